@@ -1,0 +1,1 @@
+"""Loopmeter: energy and carbon metering for recycling plants."""
