@@ -75,7 +75,10 @@ keys = st.text(st.characters(codec="ascii", exclude_characters="\\\r\n\t"), min_
                max_size=10).filter(lambda k: not k.startswith("_") and k.strip() == k)
 
 
-@given(keys, st.dictionaries(keys, keys.filter(lambda v: v.strip()), max_size=4),
+measurements = keys.filter(lambda m: not m.startswith("#"))  # "#" starts a comment
+
+
+@given(measurements, st.dictionaries(keys, keys.filter(lambda v: v.strip()), max_size=4),
        st.dictionaries(keys, field_values, min_size=1, max_size=4),
        st.integers(0, 2**41))
 def test_line_protocol_matches_influxdb_client(
@@ -99,7 +102,9 @@ def test_arbitrary_bytes_raise_only_contract_errors(payload: bytes, kind: Messag
 
 
 @given(s.data_messages(), st.data())
-def test_a_value_beyond_its_range_is_out_of_range(message: DataMessage, data: st.DataObject) -> None:
+def test_a_value_beyond_its_range_is_out_of_range(
+    message: DataMessage, data: st.DataObject
+) -> None:
     numeric = [m for m in CATALOGUE[message.device_type].metrics if m.states == ()]
     spec = data.draw(st.sampled_from(numeric))
     value = data.draw(st.sampled_from([spec.minimum - 1, spec.maximum * 1.01 + 1]))

@@ -1,0 +1,43 @@
+# Loopmeter developer commands. `make demo` and `make test` work on a fresh Debian machine as root.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint deps venv bench dashboards golden clean
+
+demo: deps venv  ## Run a simulated plant through agents, broker and ingest into InfluxDB.
+	$(BIN)/loopmeter demo
+
+test: deps venv  ## Lint, then the whole test suite (unit and integration, real servers).
+	$(MAKE) lint
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+deps:
+	./scripts/install-system-deps
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+bench: deps venv  ## Benchmarks: figures and ratios measured in one run.
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/agent.py
+
+golden: venv  ## Regenerate golden files after an intended change; review the diff.
+	LOOPMETER_REGEN_GOLDEN=1 $(BIN)/python -m pytest -q tests/contract tests/simulators
+	$(BIN)/loopmeter contract schema
+	$(BIN)/loopmeter contract catalogue --output docs/catalogue.md
+	$(BIN)/loopmeter dashboards build
+
+clean:
+	$(BIN)/loopmeter services down || true
+	rm -rf var
