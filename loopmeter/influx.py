@@ -195,6 +195,12 @@ class InfluxQL:
     def close(self) -> None:
         self._client.close()
 
+    def __enter__(self) -> InfluxQL:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def _request(self, method: str, form: dict[str, str]) -> dict[str, Any]:
         try:
             if method == "GET":
