@@ -10,6 +10,7 @@ import typer
 
 from contract.docs import catalogue_markdown
 from contract.schema import json_schemas
+from ingest_service.carbon.cli import app as carbon_app
 from loopmeter.services_cli import app as services_app
 
 app = typer.Typer(help="Loopmeter: energy and carbon metering for recycling plants.",
@@ -17,6 +18,7 @@ app = typer.Typer(help="Loopmeter: energy and carbon metering for recycling plan
 contract_app = typer.Typer(help="The v1 MQTT/payload contract.", no_args_is_help=True)
 app.add_typer(contract_app, name="contract")
 app.add_typer(services_app, name="services")
+app.add_typer(carbon_app, name="carbon")
 
 
 @contract_app.command("schema")

@@ -1,0 +1,27 @@
+"""The energy-carbon engine: from meter readings to audited kgce and CO2 figures.
+
+Pure core: `registry` (factors as data), `counters` (register deltas), `activity`, `figures`,
+`formulas`, `periods`, `canonical`, `ledger` (logic and stores). Adapters: `influx_io`
+(InfluxQL reader, `energy_carbon` points), `ledger.SQLiteStore`. Shell: `engine`, `service`,
+`cli`. See docs/carbon.md.
+"""
+
+from ingest_service.carbon.counters import (
+    CounterEvent,
+    EventKind,
+    Flag,
+    IntervalResult,
+    Reading,
+    interval_deltas,
+)
+from ingest_service.carbon.engine import Engine
+from ingest_service.carbon.ledger import Ledger, LedgerStore, MemoryStore, SQLiteStore
+from ingest_service.carbon.periods import Granularity, Period, parse_period
+from ingest_service.carbon.registry import Factor, Registry, Status, load_registry
+from ingest_service.carbon.settings import CarbonSettings
+
+__all__ = [
+    "CarbonSettings", "CounterEvent", "Engine", "EventKind", "Factor", "Flag", "Granularity",
+    "IntervalResult", "Ledger", "LedgerStore", "MemoryStore", "Period", "Reading", "Registry",
+    "SQLiteStore", "Status", "interval_deltas", "load_registry", "parse_period",
+]

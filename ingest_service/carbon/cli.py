@@ -1,0 +1,170 @@
+"""`loopmeter carbon ...`: the factor registry, closing periods, the ledger and reports."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ingest_service.carbon.ledger import Ledger, SQLiteStore
+from ingest_service.carbon.periods import Granularity, Period, parse_period, sub_periods
+from ingest_service.carbon.registry import load_registry
+from ingest_service.carbon.report import Format, build_report, enpi_section, render
+from ingest_service.carbon.service import Parts, Runner, build
+from ingest_service.carbon.settings import CarbonSettings
+from loopmeter.clock import SystemClock
+
+app = typer.Typer(help="Energy and carbon: factors, period closing, audit ledger, reports.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+
+Site = Annotated[str, typer.Option(help="Site id, as in the MQTT topic.")]
+PeriodLabel = Annotated[str, typer.Option(help="2026-10, 2026-10-05, 2026-10-05T13 or "
+                                                  "2026-10-05T13:15 (site local time).")]
+
+
+@contextmanager
+def _parts(settings: CarbonSettings) -> Iterator[Parts]:
+    parts = build(settings, SystemClock())
+    try:
+        yield parts
+    finally:
+        parts.writer.close()
+        parts.ql.close()
+
+
+def _period(label: str, settings: CarbonSettings) -> Period:
+    try:
+        return parse_period(label, settings.zone())
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--period") from error
+
+
+@app.command("factors")
+def factors() -> None:
+    """List every factor in the registry with its status and source."""
+    registry = load_registry(CarbonSettings().factors_path)
+    for f in registry.factors:
+        typer.echo(f"{f.id}\t{f.value} {f.unit}\t[{f.status.value}]\t{f.use_class}\t"
+                   f"{f.document}")
+
+
+@app.command("close")
+def close(site: Site, period: Annotated[str | None, typer.Option(
+        help="Close this period and every shorter one inside it; default: all due now.")]
+        = None) -> None:
+    """Compute and close periods (and recalculate those whose inputs changed)."""
+    settings = CarbonSettings()
+    with _parts(settings) as parts:
+        if period is None:
+            closed = Runner(parts, settings, SystemClock()).close_site(site, SystemClock().now_ms())
+        else:
+            chosen = _period(period, settings)
+            closed = parts.engine.close_all(site, _with_sub_periods(chosen, settings))
+    for item in closed:
+        typer.echo(f"{item.outcome}\t{site}\t{item.period.label}\t{item.record.hash}")
+
+
+def _with_sub_periods(period: Period, settings: CarbonSettings) -> list[Period]:
+    shorter = [g for g in Granularity if list(Granularity).index(g)
+               < list(Granularity).index(period.granularity)]
+    return [p for g in shorter for p in sub_periods(period, g, settings.zone())] + [period]
+
+
+@app.command("run")
+def run() -> None:
+    """Keep closing periods as data arrives; serve /metrics and /healthz."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = CarbonSettings()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with _parts(settings) as parts:
+        try:
+            Runner(parts, settings, SystemClock()).serve(stop)
+        except KeyboardInterrupt:
+            stop.set()
+
+
+@app.command("verify")
+def verify() -> None:
+    """Check every hash and link of the ledger; exit 1 at the first broken one."""
+    result = Ledger(SQLiteStore(CarbonSettings().ledger_path)).verify()
+    if result.broken:
+        typer.echo(f"BROKEN at record {result.broken.seq}: {result.broken.reason} "
+                   f"({result.records - 1} records before it verified)")
+        raise typer.Exit(1)
+    typer.echo(f"ok: {result.records} records, head {result.head}")
+
+
+@app.command("recompute")
+def recompute(site: Site, period: PeriodLabel) -> None:
+    """Recompute a closed period from raw data; exit 1 unless byte-identical."""
+    settings = CarbonSettings()
+    with _parts(settings) as parts:
+        try:
+            result = parts.engine.recompute(site, _period(period, settings))
+        except LookupError as error:
+            typer.echo(str(error))
+            raise typer.Exit(2) from error
+    status = "identical" if result.identical and result.inputs_identical else "DIFFERENT"
+    typer.echo(f"{status}: record {result.record.seq} {result.record.hash}; inputs "
+               f"{'same' if result.inputs_identical else 'changed'}")
+    if status != "identical":
+        raise typer.Exit(1)
+
+
+@app.command("report")
+def report(site: Site, period: PeriodLabel,
+           format: Annotated[str, typer.Option("--format", help="json, csv or html.")] = "json",
+           output: Annotated[Path | None, typer.Option(help="Write here, not stdout.")] = None,
+           baseline: Annotated[str | None, typer.Option(
+               help="EnPI baseline period (e.g. 2026-09): its closed days fit the model.")]
+           = None) -> None:
+    """Render a closed period's report from its newest ledger record."""
+    if format not in ("json", "csv", "html"):
+        raise typer.BadParameter("use json, csv or html", param_hint="--format")
+    settings = CarbonSettings()
+    label = _period(period, settings).label
+    ledger = Ledger(SQLiteStore(settings.ledger_path))
+    record = ledger.latest(site, label)
+    if record is None:
+        typer.echo(f"{site} {label} is not closed: run `loopmeter carbon close` first")
+        raise typer.Exit(2)
+    fmt: Format = "json" if format == "json" else "csv" if format == "csv" else "html"
+    content = build_report(record, load_registry(settings.factors_path))
+    if baseline is not None:
+        content["enpi"] = _enpi(ledger, site, _period(label, settings),
+                                _period(baseline, settings), settings)
+    text = render(content, fmt)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}")
+
+
+def _enpi(ledger: Ledger, site: str, period: Period, baseline: Period,
+          settings: CarbonSettings) -> dict[str, object]:
+    values = [_site_values(ledger, site, p.label) for p in
+              (period, *sub_periods(baseline, Granularity.DAY, settings.zone()))]
+    current, *days = values
+    if current is None:
+        raise typer.BadParameter(f"{period.label} is not closed", param_hint="--period")
+    length_days = Decimal(period.end_ms - period.start_ms) / 86_400_000
+    return enpi_section(current, length_days, [d for d in days if d is not None],
+                        baseline.label, settings.intensity_basis)
+
+
+def _site_values(ledger: Ledger, site: str, label: str) -> dict[str, object] | None:
+    record = ledger.latest(site, label)
+    if record is None:
+        return None
+    rows = record.data()["results"]["rows"]
+    values: dict[str, object] = next(r for r in rows if r["level"] == "site")["values"]
+    return values

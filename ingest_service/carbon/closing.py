@@ -1,0 +1,114 @@
+"""What closing a period computes and records: figures, digests and ledger content. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Context, localcontext
+from importlib import metadata
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ingest_service.carbon.activity import (
+    Params,
+    SiteInputs,
+    combine,
+    device_activities,
+)
+from ingest_service.carbon.canonical import canonical, digest, plain
+from ingest_service.carbon.figures import Basis, Convention, FactorSet, Row, figure_rows
+from ingest_service.carbon.periods import Period
+from ingest_service.carbon.registry import Registry
+
+# Every division in the engine runs in this context, so results never depend on a caller's.
+DECIMAL_CONTEXT = Context(prec=28)
+
+
+@dataclass(frozen=True, slots=True)
+class Accounting:
+    """The conventions a result depends on, besides its inputs and factors."""
+
+    params: Params
+    region: str
+    convention: Convention
+    basis: Basis
+    config_hash: str
+    code_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Computation:
+    period: Period
+    rows: tuple[Row, ...]
+    factors: FactorSet
+    content: Mapping[str, Any]
+
+    @property
+    def results_text(self) -> str:
+        return canonical(self.content["results"])
+
+
+def code_version() -> str:
+    try:
+        return f"loopmeter {metadata.version('loopmeter')}"
+    except metadata.PackageNotFoundError:
+        return "loopmeter unknown"
+
+
+def inputs_payload(inputs: SiteInputs) -> dict[str, Any]:
+    """The inputs as plain data, for the digest that pins what a result was computed from."""
+    return {
+        "site": inputs.site, "window": [inputs.start_ms, inputs.end_ms],
+        "registers": [{"line": r.device.line, "device": r.device.device,
+                       "type": r.device.type.value, "metric": r.metric,
+                       "readings": [[x.ts, x.value] for x in r.readings],
+                       "events": [[e.ts, e.kind.value, e.old_final, e.new_initial]
+                                  for e in r.events]} for r in inputs.registers],
+        "power": [{"line": d.line, "device": d.device, "readings": [[x.ts, x.value] for x in p]}
+                  for d, p in sorted(inputs.power.items())],
+    }
+
+
+def compute(period: Period, chunks: Sequence[SiteInputs], registry: Registry,
+            accounting: Accounting, tz: ZoneInfo) -> Computation:
+    """Figures for `period` from consecutive input chunks that tile it."""
+    with localcontext(DECIMAL_CONTEXT):
+        devices = combine(device_activities(c, (c.start_ms, c.end_ms), accounting.params)
+                          for c in chunks)
+        day = datetime.fromtimestamp(period.start_ms / 1000, tz).date()
+        factors = FactorSet.resolve(registry, day, accounting.region, accounting.convention)
+        rows = tuple(figure_rows(devices, factors, accounting.basis))
+    digests = [digest(inputs_payload(c)) for c in chunks]
+    content = {
+        "inputs_digest": digests[0] if len(digests) == 1 else digest(digests),
+        "factor_ids": [f.id for f in factors.used()],
+        "registry_version": registry.version,
+        "code_version": accounting.code_version,
+        "config_hash": accounting.config_hash,
+        "electricity_convention": accounting.convention,
+        "grid": ({"factor_id": factors.grid.factor.id, "tried": list(factors.grid.tried)}
+                 if factors.grid else None),
+        "results": {"rows": [row_payload(r) for r in rows]},
+    }
+    return Computation(period, rows, factors, plain(content))
+
+
+def row_payload(row: Row) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "level": row.level, "line": row.line, "device": row.device, "domain": row.domain,
+        "values": dict(row.values), "flags": sorted(row.activity.flags),
+        "quality": {q: {"amount": m.amount, "covered_ms": m.covered_ms,
+                        "duration_ms": m.duration_ms, "substituted": m.substituted}
+                    for q, m in sorted(row.activity.quantities.items())},
+    }
+    if row.level == "device":
+        payload["events"] = [[e.ts, e.metric, e.flag, e.detail] for e in row.activity.events]
+    return payload
+
+
+def period_payload(period: Period) -> dict[str, Any]:
+    return {"label": period.label, "granularity": period.granularity.value,
+            "start_ms": period.start_ms, "end_ms": period.end_ms}
+
+

@@ -1,0 +1,142 @@
+"""Closing periods: read raw data, compute, write `energy_carbon`, append to the ledger.
+
+The shell around the pure core. Dependencies come in through the constructor: a telemetry
+source, a point sink, the ledger and a clock, so that tests can drive it with fakes or with
+the real InfluxDB.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
+
+from contract.points import Point
+from ingest_service.carbon.activity import SiteInputs, slice_inputs
+from ingest_service.carbon.canonical import canonical
+from ingest_service.carbon.closing import (
+    Accounting,
+    Computation,
+    compute,
+    period_payload,
+)
+from ingest_service.carbon.influx_io import points
+from ingest_service.carbon.ledger import Ledger, StoredRecord
+from ingest_service.carbon.periods import Granularity, Period, period_containing, sub_periods
+from ingest_service.carbon.registry import Registry
+from loopmeter.clock import Clock
+
+log = logging.getLogger(__name__)
+Outcome = Literal["closed", "recalculated", "unchanged"]
+
+
+class Source(Protocol):
+    def read(self, site: str, start_ms: int, end_ms: int) -> SiteInputs: ...
+
+    def sites(self) -> list[str]: ...
+
+
+class Sink(Protocol):
+    def write(self, points: Sequence[Point], database: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    period: Period
+    outcome: Outcome
+    record: StoredRecord
+    computation: Computation
+
+
+@dataclass(frozen=True, slots=True)
+class Recomputed:
+    record: StoredRecord
+    computation: Computation
+    identical: bool
+    inputs_identical: bool
+
+
+class Engine:
+    def __init__(self, source: Source, sink: Sink, ledger: Ledger, registry: Registry,
+                 accounting: Accounting, tz: ZoneInfo, horizon_ms: int, clock: Clock) -> None:
+        self._source = source
+        self._sink = sink
+        self._ledger = ledger
+        self._registry = registry
+        self._accounting = accounting
+        self._tz = tz
+        self._horizon_ms = horizon_ms
+        self._clock = clock
+
+    def compute(self, site: str, period: Period, day: SiteInputs | None = None) -> Computation:
+        """Figures for a period from raw data; `day` is an earlier read that contains it."""
+        return compute(period, self._chunks(site, period, day), self._registry,
+                       self._accounting, self._tz)
+
+    def close(self, site: str, period: Period, day: SiteInputs | None = None) -> Closed:
+        """Close a period, or recalculate it if its inputs changed since it was closed."""
+        computation = self.compute(site, period, day)
+        previous = self._ledger.latest(site, period.label)
+        if previous and previous.data()["inputs_digest"] == computation.content["inputs_digest"]:
+            return Closed(period, "unchanged", previous, computation)
+        self._write(site, computation)
+        record = self._ledger.append(
+            site=site, period=period_payload(period),
+            kind="recalculation" if previous else "close", content=computation.content,
+            recorded_ms=self._clock.now_ms(), supersedes=previous.hash if previous else None)
+        outcome: Outcome = "recalculated" if previous else "closed"
+        log.info("%s %s %s: %s", outcome, site, period.label, record.hash)
+        _log_meter_events(site, computation)
+        return Closed(period, outcome, record, computation)
+
+    def close_all(self, site: str, periods: Iterable[Period]) -> list[Closed]:
+        """Close several periods, reading each day of raw data once."""
+        by_day: dict[Period, list[Period]] = {}
+        for period in sorted(periods):
+            key = (period if period.granularity is Granularity.MONTH
+                   else period_containing(period.start_ms, Granularity.DAY, self._tz))
+            by_day.setdefault(key, []).append(period)
+        closed = []
+        for day, members in sorted(by_day.items()):
+            inputs = (None if day.granularity is Granularity.MONTH
+                      else self._source.read(site, day.start_ms, day.end_ms))
+            closed += [self.close(site, p, inputs) for p in members]
+        return closed
+
+    def recompute(self, site: str, period: Period) -> Recomputed:
+        """Reproduce a closed period from raw data and compare it with its ledger record."""
+        record = self._ledger.latest(site, period.label)
+        if record is None:
+            raise LookupError(f"{site} {period.label} has no ledger record")
+        computation = self.compute(site, period)
+        stored = record.data()
+        return Recomputed(record, computation,
+                          canonical(stored["results"]) == computation.results_text,
+                          stored["inputs_digest"] == computation.content["inputs_digest"])
+
+    def _chunks(self, site: str, period: Period, day: SiteInputs | None) -> list[SiteInputs]:
+        if day is not None:
+            return [slice_inputs(day, period.start_ms, period.end_ms, self._horizon_ms)]
+        if period.granularity is Granularity.MONTH:
+            return [self._source.read(site, d.start_ms, d.end_ms)
+                    for d in sub_periods(period, Granularity.DAY, self._tz)]
+        return [self._source.read(site, period.start_ms, period.end_ms)]
+
+    def _write(self, site: str, computation: Computation) -> None:
+        grid = computation.factors.grid
+        self._sink.write(points(site, computation.period, computation.rows,
+                                grid.factor.id if grid else "none",
+                                self._accounting.convention))
+
+
+def _log_meter_events(site: str, computation: Computation) -> None:
+    """Counter events and alarms, one log line each, from quarters only (longer periods
+    contain the same events again)."""
+    if computation.period.granularity is not Granularity.QUARTER:
+        return
+    for row in computation.rows:
+        for event in row.activity.events if row.level == "device" else ():
+            log.warning("meter event %s/%s %s %s at %d: %s", site, event.device, event.metric,
+                        event.flag, event.ts, event.detail)

@@ -1,0 +1,159 @@
+"""InfluxDB adapters: raw telemetry in (InfluxQL), `energy_carbon` points out.
+
+The reader turns query results into the pure `SiteInputs`; the writer turns figure rows into
+`contract.Point`s. Exceptions stay the `loopmeter.influx` hierarchy, translated there.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Protocol
+
+from contract.catalogue import EquipmentType
+from contract.points import DEVICE_EVENT, TELEMETRY, FieldValue, Point
+from ingest_service.carbon.activity import (
+    Device,
+    Register,
+    SiteInputs,
+    counter_metrics,
+    counter_names,
+    power_metrics,
+)
+from ingest_service.carbon.counters import CounterEvent, EventKind, Reading
+from ingest_service.carbon.figures import Row
+from ingest_service.carbon.periods import Period
+from loopmeter.influx import Series, quote_identifier
+
+MEASUREMENT = "energy_carbon"
+_NS = 1_000_000
+_GROUP = "GROUP BY line, device, device_type"
+_EVENT_KINDS = {k.value: k for k in EventKind}
+
+
+class Query(Protocol):
+    def query(self, q: str, params: dict[str, Any] | None = None,
+              db: str | None = None) -> list[Series]: ...
+
+
+class PointSink(Protocol):
+    def write(self, points: Sequence[Point], database: str | None = None) -> None: ...
+
+
+class TelemetryReader:
+    """Reads one site's counters, power gauges and counter events for a window.
+
+    Besides the readings inside [start, end) it fetches each register's last reading before
+    `start` and first reading from `end` on, within `horizon_ms`, so that a difference across
+    the window's edges (or a gap spanning them) is exact.
+    """
+
+    def __init__(self, ql: Query, horizon_ms: int) -> None:
+        self._ql = ql
+        self._horizon_ms = horizon_ms
+        self._roles = counter_metrics()
+        self._counters = counter_names()
+        self._power = power_metrics()
+
+    def sites(self) -> list[str]:
+        series = self._ql.query(f'SHOW TAG VALUES FROM {TELEMETRY} WITH KEY = "site"')
+        return sorted(str(row[1]) for s in series for row in s.values)
+
+    def read(self, site: str, start_ms: int, end_ms: int) -> SiteInputs:
+        before = (start_ms - self._horizon_ms, start_ms)
+        after = (end_ms, end_ms + self._horizon_ms)
+        rows = [*self._select("last", site, before), *self._window(site, start_ms, end_ms),
+                *self._select("first", site, after)]
+        events = self._events(site, before[0], after[1])
+        return _assemble(site, start_ms, end_ms, rows, events, self._roles, self._power)
+
+    def _window(self, site: str, start: int, end: int) -> list[Series]:
+        fields = ", ".join(quote_identifier(f) for f in (*self._counters, *self._power))
+        return self._ql.query(
+            f"SELECT {fields} FROM {TELEMETRY} WHERE site = $site AND time >= $start "
+            f"AND time < $end {_GROUP}", _params(site, start, end))
+
+    def _select(self, selector: str, site: str, window: tuple[int, int]) -> list[Series]:
+        statements = "; ".join(
+            f"SELECT {selector}({quote_identifier(f)}) AS {quote_identifier(f)} FROM {TELEMETRY} "
+            f"WHERE site = $site AND time >= $start AND time < $end {_GROUP}"
+            for f in self._counters)
+        return self._ql.query(statements, _params(site, *window))
+
+    def _events(self, site: str, start: int, end: int) -> list[Series]:
+        return self._ql.query(
+            f"SELECT * FROM {DEVICE_EVENT} WHERE site = $site AND time >= $start "
+            "AND time < $end GROUP BY line, device", _params(site, start, end))
+
+
+def _params(site: str, start_ms: int, end_ms: int) -> dict[str, Any]:
+    # InfluxQL binds integer times as nanoseconds; strings would not compare with `time`.
+    return {"site": site, "start": start_ms * _NS, "end": end_ms * _NS}
+
+
+def _assemble(site: str, start: int, end: int, series: Iterable[Series],
+              events: Iterable[Series], roles: Mapping[EquipmentType, Mapping[str, str]],
+              power: Sequence[str]) -> SiteInputs:
+    readings: dict[tuple[Device, str], dict[int, Reading]] = defaultdict(dict)
+    for s in series:
+        device = _device(s.tags)
+        if device is None:
+            continue
+        for record in s.records():
+            for name in (*roles[device.type], *power):
+                value = record.get(name)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    ts = int(record["time"])
+                    readings[device, name][ts] = Reading(ts, Decimal(str(value)))
+    declared = _counter_events(events)
+    registers = tuple(
+        Register(d, m, roles[d.type][m], tuple(v for _, v in sorted(r.items())),
+                 declared.get((d.line, d.device, m), ()))
+        for (d, m), r in sorted(readings.items()) if m in roles[d.type])
+    gauges = {d: tuple(v for _, v in sorted(r.items()))
+              for (d, m), r in sorted(readings.items()) if m in power}
+    return SiteInputs(site, start, end, registers, gauges)
+
+
+def _device(tags: Mapping[str, str]) -> Device | None:
+    try:
+        return Device(tags["line"], tags["device"], EquipmentType(tags["device_type"]))
+    except (KeyError, ValueError):
+        return None  # a device of unknown type has no roles to count
+
+
+def _counter_events(series: Iterable[Series]) -> dict[tuple[str, str, str],
+                                                      tuple[CounterEvent, ...]]:
+    found: dict[tuple[str, str, str], list[CounterEvent]] = defaultdict(list)
+    for s in series:
+        for record in s.records():
+            kind = _EVENT_KINDS.get(str(record.get("event")))
+            if kind is None or not record.get("metric"):
+                continue
+            # A rollover states the register size as `rollover_at` (older agents: old_final).
+            final = record.get("value_rollover_at") if kind is EventKind.ROLLOVER else None
+            found[record["line"], record["device"], str(record["metric"])].append(CounterEvent(
+                int(record["time"]), kind, _decimal(final or record.get("value_old_final")),
+                _decimal(record.get("value_new_initial"))))
+    return {k: tuple(sorted(v, key=lambda e: e.ts)) for k, v in found.items()}
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return Decimal(str(value)) if isinstance(value, int | float) else None
+
+
+def points(site: str, period: Period, rows: Sequence[Row], grid_factor_id: str,
+           convention: str) -> list[Point]:
+    """`energy_carbon` points, one per row; the same period always maps to the same series."""
+    return [_point(site, period, row, grid_factor_id, convention) for row in rows]
+
+
+def _point(site: str, period: Period, row: Row, grid_factor_id: str, convention: str) -> Point:
+    tags = [("site", site), ("level", row.level), ("period", period.granularity.value),
+            ("domain", row.domain)]
+    tags += [("line", row.line)] if row.line else []
+    tags += [("device", row.device)] if row.device else []
+    fields: dict[str, FieldValue] = {k: float(v) for k, v in row.values.items() if v is not None}
+    fields.update(electricity_convention=convention, grid_factor_id=grid_factor_id)
+    return Point(MEASUREMENT, tuple(sorted(tags)), fields, period.start_ms)

@@ -1,0 +1,184 @@
+"""`loopmeter carbon run`: keep closing periods as data arrives; /metrics and /healthz.
+
+Each pass, for every site: the periods whose end (plus the allowed lateness) has passed and
+that are not in the ledger are closed; those closed within `recheck_s` are computed again and
+recalculated if their inputs changed (late data). A month is closed once when it ends, and
+again whenever one of its days is recalculated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from zoneinfo import ZoneInfo
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+from ingest_service.carbon.closing import Accounting, code_version
+from ingest_service.carbon.engine import Closed, Engine, Source
+from ingest_service.carbon.influx_io import TelemetryReader
+from ingest_service.carbon.ledger import Ledger, SQLiteStore
+from ingest_service.carbon.periods import Granularity, Period, period_containing, periods_between
+from ingest_service.carbon.registry import load_registry
+from ingest_service.carbon.settings import CarbonSettings
+from loopmeter.clock import Clock
+from loopmeter.influx import InfluxError, InfluxQL, PointWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Parts:
+    """Everything `build` wires from settings; the caller closes `writer` and `ql`."""
+
+    engine: Engine
+    ledger: Ledger
+    source: Source
+    writer: PointWriter
+    ql: InfluxQL
+
+
+def build(settings: CarbonSettings, clock: Clock) -> Parts:
+    ql = InfluxQL(settings.influx)
+    writer = PointWriter(settings.influx)
+    source = TelemetryReader(ql, settings.horizon_s * 1000)
+    ledger = Ledger(SQLiteStore(settings.ledger_path))
+    accounting = Accounting(settings.params(), settings.grid_region,
+                            settings.electricity_convention, settings.intensity_basis,
+                            settings.config_hash(), code_version())
+    engine = Engine(source, writer, ledger, load_registry(settings.factors_path), accounting,
+                    settings.zone(), settings.horizon_s * 1000, clock)
+    return Parts(engine, ledger, source, writer, ql)
+
+
+@dataclass(slots=True)
+class Health:
+    last_ok_ms: int | None = None
+    last_error: str = ""
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+
+class Runner:
+    def __init__(self, parts: Parts, settings: CarbonSettings, clock: Clock) -> None:
+        self._parts = parts
+        self._settings = settings
+        self._clock = clock
+        self.health = Health()
+        registry = self.health.registry
+        self._closed = Counter("carbon_periods_total", "Periods handled, by outcome.",
+                               ["outcome"], registry=registry)
+        self._errors = Counter("carbon_errors_total", "Passes that failed, by error type.",
+                               ["error"], registry=registry)
+        self._last = Gauge("carbon_last_pass_timestamp_seconds", "End of the last good pass.",
+                           registry=registry)
+
+    def due(self, site: str, now_ms: int) -> list[Period]:
+        """Periods to close or to check again for late data."""
+        watermark = now_ms - self._settings.allowed_lateness_s * 1000
+        since = now_ms - max(self._settings.backfill_s, self._settings.recheck_s) * 1000
+        recheck_after = now_ms - self._settings.recheck_s * 1000
+        tz = self._settings.zone()
+        candidates = [p for g in (Granularity.QUARTER, Granularity.HOUR, Granularity.DAY)
+                      for p in _ending_between(since, watermark, g, tz)]
+        months = [p for p in _ending_between(since, watermark, Granularity.MONTH, tz)
+                  if self._parts.ledger.latest(site, p.label) is None]
+        return [p for p in candidates if p.end_ms > recheck_after
+                or self._parts.ledger.latest(site, p.label) is None] + months
+
+    def run_once(self) -> list[Closed]:
+        now = self._clock.now_ms()
+        done: list[Closed] = []
+        try:
+            for site in self._parts.source.sites():
+                done += self.close_site(site, now)
+        except InfluxError as error:
+            self._errors.labels(type(error).__name__).inc()
+            self.health.last_error = str(error)
+            log.warning("carbon pass failed: %s", error)
+            return done
+        self.health.last_ok_ms, self.health.last_error = now, ""
+        self._last.set(now / 1000)
+        return done
+
+    def close_site(self, site: str, now: int) -> list[Closed]:
+        closed = self._parts.engine.close_all(site, self.due(site, now))
+        months = {period_containing(c.period.start_ms, Granularity.MONTH, self._settings.zone())
+                  for c in closed if c.outcome == "recalculated"}
+        reopened = [m for m in months if self._parts.ledger.latest(site, m.label) is not None]
+        closed += self._parts.engine.close_all(site, reopened)
+        for item in closed:
+            self._closed.labels(item.outcome).inc()
+        return closed
+
+    def healthz(self) -> dict[str, object]:
+        limit = 3 * self._settings.tick_s * 1000
+        last = self.health.last_ok_ms
+        ok = last is not None and self._clock.now_ms() - last <= limit
+        return {"ok": ok, "last_ok_ms": last, "last_error": self.health.last_error}
+
+    def serve(self, stop: threading.Event) -> None:
+        """Passes every `tick_s` until `stop` is set, with the HTTP endpoints up."""
+        server = HttpServer(self._settings.http_port, self.health.registry, self.healthz)
+        server.start()
+        try:
+            while not stop.is_set():
+                self.run_once()
+                stop.wait(self._settings.tick_s)
+        finally:
+            server.stop()
+
+
+def _ending_between(since: int, until: int, granularity: Granularity,
+                    tz: ZoneInfo) -> list[Period]:
+    """Periods whose end lies in (since, until]."""
+    first = period_containing(since, granularity, tz).start_ms
+    return [p for p in periods_between(first, until, granularity, tz) if p.end_ms > since]
+
+
+class HttpServer:
+    """/metrics and /healthz on a thread; port 0 picks a free one (see `port`)."""
+
+    def __init__(self, port: int, registry: CollectorRegistry,
+                 healthy: Callable[[], dict[str, object]]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(registry, healthy))
+        self._server.daemon_threads = True
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name="carbon-http")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(registry: CollectorRegistry,
+             healthy: Callable[[], dict[str, object]]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/metrics":
+                self._send(200, "text/plain; version=0.0.4", generate_latest(registry))
+            elif self.path == "/healthz":
+                health = healthy()
+                self._send(200 if health["ok"] else 503, "application/json",
+                           json.dumps(health).encode())
+            else:
+                self._send(404, "text/plain", b"not found\n")
+
+        def _send(self, status: int, kind: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:  # scrapes are not worth a log line
+            return
+
+    return Handler

@@ -1,0 +1,169 @@
+"""Against the real InfluxDB: the reader, `energy_carbon` points and the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ingest_service.carbon.activity import slice_inputs
+from ingest_service.carbon.cli import app
+from ingest_service.carbon.closing import inputs_payload
+from ingest_service.carbon.influx_io import MEASUREMENT, TelemetryReader
+from ingest_service.carbon.periods import Granularity, parse_period, sub_periods
+from ingest_service.carbon.service import Runner, build
+from ingest_service.carbon.settings import CarbonSettings
+from loopmeter.influx import InfluxQL, InfluxSettings, PointWriter
+from loopmeter.services import LocalServices
+from tests.carbon.plant import CRUSHER, DAY, FURNACE, HORIZON, MIN, TZ, FakeClock, Plant
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def influx(services: LocalServices, influx_db: str) -> InfluxSettings:
+    return InfluxSettings(url=services.influx_url, database=influx_db)
+
+
+@pytest.fixture
+def ql(influx: InfluxSettings) -> Iterator[InfluxQL]:
+    client = InfluxQL(influx)
+    yield client
+    client.close()
+
+
+def write(influx: InfluxSettings, plant: Plant) -> None:
+    with PointWriter(influx) as writer:
+        points = plant.points()
+        for start in range(0, len(points), 5000):
+            writer.write(points[start:start + 5000])
+
+
+def cli(influx: InfluxSettings, tmp_path: Path, *args: str) -> tuple[int, str]:
+    env = {"LOOPMETER_CARBON_INFLUX__URL": influx.url,
+           "LOOPMETER_CARBON_INFLUX__DATABASE": influx.database,
+           "LOOPMETER_CARBON_LEDGER_PATH": str(tmp_path / "ledger.sqlite")}
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_reader_returns_what_was_written(influx: InfluxSettings, ql: InfluxQL,
+                                         unique_site: str) -> None:
+    plant = Plant.day(unique_site)
+    plant.reset(CRUSHER, "energy_kwh", DAY.start_ms + 600 * MIN)
+    plant.roll_over(FURNACE, "gas_nm3", Decimal(3000))
+    write(influx, plant)
+    reader = TelemetryReader(ql, HORIZON)
+    assert reader.sites() == [unique_site]
+    day = reader.read(unique_site, DAY.start_ms, DAY.end_ms)
+    assert inputs_payload(day) == inputs_payload(plant.inputs(DAY.start_ms, DAY.end_ms))
+    # A quarter read alone equals the same quarter cut from the day's read.
+    quarter = parse_period("2026-10-05T00:00", TZ)
+    alone = reader.read(unique_site, *quarter.bounds)
+    assert inputs_payload(alone) == inputs_payload(slice_inputs(day, *quarter.bounds, HORIZON))
+
+
+def test_close_verify_recompute_report(influx: InfluxSettings, ql: InfluxQL, unique_site: str,
+                                       tmp_path: Path) -> None:
+    write(influx, Plant.day(unique_site))
+    code, out = cli(influx, tmp_path, "close", "--site", unique_site, "--period", "2026-10-05")
+    assert code == 0, out
+    assert out.count("closed") == 96 + 24 + 1
+    series = ql.query(f'SELECT "electricity_kwh", "co2_total_kg", "coverage" FROM {MEASUREMENT} '
+                      'WHERE site = $site AND "level" = \'site\' GROUP BY "period"',
+                      {"site": unique_site})
+    by_period = {s.tags["period"]: s.values for s in series}
+    assert len(by_period["15m"]) == 96 and len(by_period["1h"]) == 24
+    assert by_period["1d"] == [[DAY.start_ms, 11520, pytest.approx(13912.0992), 1]]
+    assert sum(v[1] for v in by_period["15m"]) == pytest.approx(11520)
+
+    code, out = cli(influx, tmp_path, "close", "--site", unique_site, "--period", "2026-10-05")
+    assert (code, out.count("unchanged")) == (0, 121)
+    code, out = cli(influx, tmp_path, "verify")
+    assert (code, out.startswith("ok: 121 records")) == (0, True), out
+    code, out = cli(influx, tmp_path, "recompute", "--site", unique_site, "--period",
+                    "2026-10-05")
+    assert (code, out.startswith("identical")) == (0, True), out
+
+    code, out = cli(influx, tmp_path, "report", "--site", unique_site, "--period", "2026-10-05")
+    report = json.loads(out)
+    assert Decimal(report["emissions_kg"]["total"]) == Decimal("13912.0992")
+    assert report["grid_factor"] == {"factor_id": "grid.henan.2023.mee-2025-47",
+                                     "tried": ["henan"]}
+    henan = next(f for f in report["factors"] if f["id"] == "grid.henan.2023.mee-2025-47")
+    assert henan["status"] == "V-1" and henan["warning"]
+    with sqlite3.connect(tmp_path / "ledger.sqlite") as connection:
+        head, seq = connection.execute(
+            "SELECT hash, seq FROM ledger WHERE period = '2026-10-05'").fetchone()
+    assert report["ledger"]["record_hash"] == head
+    code, out = cli(influx, tmp_path, "report", "--site", unique_site, "--period", "2026-10-05",
+                    "--baseline", "2026-10")
+    enpi = json.loads(out)["enpi"]
+    assert enpi["ratio_kwh_per_t"] == report["energy"]["sec_kwh_per_t"]
+    assert enpi["baseline_days"] == 1  # only the 5th of October is closed
+    assert enpi["regression"].startswith("not enough")
+    for fmt in ("csv", "html"):
+        code, out = cli(influx, tmp_path, "report", "--site", unique_site, "--period",
+                        "2026-10-05", "--format", fmt)
+        assert code == 0 and head in out
+
+    with sqlite3.connect(tmp_path / "ledger.sqlite") as connection:
+        connection.execute("UPDATE ledger SET body = replace(body, '11520', '11519') "
+                           "WHERE period = '2026-10-05'")
+    code, out = cli(influx, tmp_path, "verify")
+    assert (code, out.startswith(f"BROKEN at record {seq}:")) == (1, True), out
+
+
+def test_late_data_recalculates_and_overwrites(influx: InfluxSettings, ql: InfluxQL,
+                                               unique_site: str, tmp_path: Path) -> None:
+    plant = Plant.day(unique_site)
+    complete = Plant(unique_site, dict(plant.readings))
+    hour = parse_period("2026-10-05T10", TZ)
+    plant.drop(FURNACE, hour.start_ms + 20 * MIN, hour.start_ms + 50 * MIN)
+    write(influx, plant)
+    code, out = cli(influx, tmp_path, "close", "--site", unique_site, "--period", hour.label)
+    assert (code, out.count("closed")) == (0, 5), out
+    write(influx, complete)  # the agent's buffer arrives
+    code, out = cli(influx, tmp_path, "close", "--site", unique_site, "--period", hour.label)
+    assert code == 0, out
+    outcomes = sorted(line.split("\t")[:3][0] + " " + line.split("\t")[2]
+                      for line in out.splitlines())
+    # 10:15-10:30 and 10:30-10:45 held bridged gap time and change; so does the hour.
+    assert outcomes == ["recalculated 2026-10-05T10", "recalculated 2026-10-05T10:15",
+                        "recalculated 2026-10-05T10:30", "recalculated 2026-10-05T10:45",
+                        "unchanged 2026-10-05T10:00"]
+    series = ql.query(f'SELECT "substituted_share", "electricity_kwh" FROM {MEASUREMENT} WHERE '
+                      'site = $site AND "device" = \'furnace-1\' AND "period" = \'1h\'',
+                      {"site": unique_site})
+    assert series[0].values == [[hour.start_ms, 0, 180]]
+    assert cli(influx, tmp_path, "verify")[0] == 0
+    assert len(sub_periods(hour, Granularity.QUARTER, TZ)) == 4
+
+
+def test_runner_closes_due_periods_from_influx(influx: InfluxSettings, ql: InfluxQL,
+                                               unique_site: str, tmp_path: Path) -> None:
+    write(influx, Plant.day(unique_site))
+    settings = CarbonSettings(influx=influx, ledger_path=tmp_path / "ledger.sqlite",
+                              backfill_s=3600, recheck_s=0, allowed_lateness_s=0)
+    clock = FakeClock(DAY.start_ms + 2 * 3_600_000)
+    parts = build(settings, clock)
+    try:
+        runner = Runner(parts, settings, clock)
+        closed = runner.run_once()
+        # 01:00-02:00 is due: four quarters and the hour; (5 + 3) kWh x 60 min = 480 kWh.
+        assert sorted(c.period.label for c in closed) == [
+            "2026-10-05T01", "2026-10-05T01:00", "2026-10-05T01:15", "2026-10-05T01:30",
+            "2026-10-05T01:45"]
+        assert runner.healthz()["ok"]
+        assert runner.run_once() == []
+    finally:
+        parts.writer.close()
+        parts.ql.close()
+    hourly = ql.query(f'SELECT "electricity_kwh" FROM {MEASUREMENT} WHERE site = $site AND '
+                      '"level" = \'site\' AND "period" = \'1h\'', {"site": unique_site})
+    assert hourly[0].values == [[DAY.start_ms + 3_600_000, 480]]
