@@ -10,6 +10,7 @@ import typer
 
 from contract.docs import catalogue_markdown
 from contract.schema import json_schemas
+from gateway.cli import app as gateway_app
 from ingest_service.carbon.cli import app as carbon_app
 from loopmeter.services_cli import app as services_app
 
@@ -19,6 +20,7 @@ contract_app = typer.Typer(help="The v1 MQTT/payload contract.", no_args_is_help
 app.add_typer(contract_app, name="contract")
 app.add_typer(services_app, name="services")
 app.add_typer(carbon_app, name="carbon")
+app.add_typer(gateway_app, name="gateway")
 
 
 @contract_app.command("schema")

@@ -1,0 +1,114 @@
+"""Telemetry per device, line and site: bucketed series and whole-window aggregates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from contract import DeviceId
+from gateway.api.deps import GatewayDep, MetricsViewer
+from gateway.api.models import (
+    IDENTIFIER,
+    AggregateResult,
+    DeviceSeries,
+    DeviceValue,
+    SeriesPoint,
+    SeriesResult,
+    at_ms,
+)
+from gateway.api.problems import problem_responses
+from gateway.api.routes.devices import owned_device
+from gateway.context import Gateway
+from gateway.core.errors import Invalid, Unavailable
+from gateway.core.security import Role
+from gateway.metrics import (
+    Aggregate,
+    Interval,
+    Scope,
+    Window,
+    aggregate_query,
+    check_window,
+    combine,
+    series_query,
+)
+from gateway.registry import TokenRecord, device_key
+from loopmeter.influx import InfluxError, QueryFailed, Series
+
+router = APIRouter(prefix="/v1/metrics", tags=["metrics"],
+                   responses=problem_responses(401, 403, 422, 503))
+DEFAULT_WINDOW = timedelta(hours=1)
+
+Site = Annotated[str, Query(pattern=IDENTIFIER, description="Site id.")]
+Line = Annotated[str | None, Query(pattern=IDENTIFIER, description="Line id: narrows to a line.")]
+Device = Annotated[str | None, Query(pattern=IDENTIFIER,
+                                     description="Device id (needs `line`): one device.")]
+Metric = Annotated[str, Query(min_length=1, max_length=64,
+                              description="A numeric catalogue metric or a custom `x_` one.")]
+Start = Annotated[datetime | None, Query(description="Window start (default: end - 1 h).")]
+End = Annotated[datetime | None, Query(description="Window end, exclusive (default: now).")]
+
+
+def _scope(gateway: Gateway, principal: TokenRecord, site: str, line: str | None,
+           device: str | None) -> Scope:
+    if device is not None and line is None:
+        raise HTTPException(422, "`device` needs `line`.")
+    if principal.role is Role.EQUIPMENT_MAKER:
+        if line is None or device is None:
+            raise HTTPException(403, "Equipment makers may read only their own devices.")
+        owned_device(gateway, principal, device_key(DeviceId(site, line, device)))
+    return Scope(site, line, device)
+
+
+def _window(gateway: Gateway, start: datetime | None, end: datetime | None) -> Window:
+    until = _utc(end) if end else datetime.fromtimestamp(gateway.clock.now_ms() / 1000, UTC)
+    return Window(_utc(start) if start else until - DEFAULT_WINDOW, until)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _read(gateway: Gateway, text: str, params: dict[str, object]) -> list[Series]:
+    try:
+        return gateway.adapters.reader.query(text, params)
+    except QueryFailed as error:
+        raise Invalid(f"InfluxDB could not run the query: {error}") from error
+    except InfluxError as error:
+        raise Unavailable(f"InfluxDB: {error}") from error
+
+
+@router.get("/series")
+def metric_series(gateway: GatewayDep, principal: MetricsViewer, site: Site, metric: Metric,
+                  line: Line = None, device: Device = None, start: Start = None,
+                  end: End = None, aggregate: Aggregate = Aggregate.MEAN,
+                  every: Interval = Interval.FIVE_MINUTES) -> SeriesResult:
+    """`aggregate(metric)` per `every` bucket, one series per device in the scope."""
+    scope = _scope(gateway, principal, site, line, device)
+    window = _window(gateway, start, end)
+    check_window(window, every, gateway.settings.max_points)
+    query = series_query(scope, metric, aggregate, window, every)
+    series = [DeviceSeries(device=s.tags.get("device", ""), points=[
+        SeriesPoint(time=at_ms(int(t)), value=v) for t, v in s.values if v is not None])
+        for s in _read(gateway, query.text, query.params)]
+    return SeriesResult(metric=metric, aggregate=aggregate, every=every.value,
+                        start=window.start, end=window.end, series=series)
+
+
+@router.get("/aggregate")
+def metric_aggregate(gateway: GatewayDep, principal: MetricsViewer, site: Site,
+                     metric: Metric, line: Line = None, device: Device = None,
+                     start: Start = None, end: End = None,
+                     aggregate: Aggregate = Aggregate.MEAN) -> AggregateResult:
+    """`aggregate(metric)` over the window, per device, and combined for the scope."""
+    scope = _scope(gateway, principal, site, line, device)
+    window = _window(gateway, start, end)
+    check_window(window, None, gateway.settings.max_points)
+    query = aggregate_query(scope, metric, aggregate, window)
+    values = [DeviceValue(device=s.tags.get("device", ""), value=row[1])
+              for s in _read(gateway, query.text, query.params)
+              for row in s.values if row[1] is not None]
+    return AggregateResult(metric=metric, aggregate=aggregate, start=window.start,
+                           end=window.end, devices=values,
+                           total=combine(aggregate, [v.value for v in values]))

@@ -1,0 +1,47 @@
+"""Carbon reports of closed periods: JSON, CSV, or a printable HTML page."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from gateway.api.deps import GatewayDep, ReportViewer
+from gateway.api.models import IDENTIFIER
+from gateway.api.problems import problem_responses
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"],
+                   responses=problem_responses(401, 403, 404, 422))
+PERIOD = r"^\d{4}-\d{2}(-\d{2}(T\d{2}(:\d{2})?)?)?$"
+
+
+class ReportFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+    HTML = "html"
+
+
+MEDIA_TYPES = {ReportFormat.JSON: "application/json", ReportFormat.CSV: "text/csv",
+               ReportFormat.HTML: "text/html"}
+# The page is static: no scripts, no remote anything; styles only inline.
+_HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+@router.get("/carbon/{site}/{period}", response_class=Response, responses={200: {
+    "description": "The report", "content": {m: {} for m in MEDIA_TYPES.values()}}})
+async def carbon_report(site: Annotated[str, Path(pattern=IDENTIFIER)],
+                        period: Annotated[str, Path(pattern=PERIOD, description=(
+                            "2026-10, 2026-10-05, 2026-10-05T13 or 2026-10-05T13:15, in the "
+                            "site's local time."))],
+                        gateway: GatewayDep, _principal: ReportViewer,
+                        fmt: Annotated[ReportFormat, Query(alias="format")] = ReportFormat.JSON,
+                        ) -> Response:
+    """The energy and carbon report of a closed period, from its newest ledger record."""
+    text = await run_in_threadpool(gateway.adapters.reports.render, site, period, fmt.value)
+    headers = {"Content-Disposition": f'inline; filename="carbon-{site}-{period}.{fmt}"'}
+    if fmt is ReportFormat.HTML:
+        headers["Content-Security-Policy"] = _HTML_POLICY
+    media = MEDIA_TYPES[fmt] + ("" if fmt is ReportFormat.JSON else "; charset=utf-8")
+    return Response(text, media_type=media, headers=headers)

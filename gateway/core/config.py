@@ -1,0 +1,54 @@
+"""The gateway's settings: one pydantic-settings model, read from `LOOPMETER_GATEWAY_*`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest_service.carbon.settings import CarbonSettings
+from loopmeter.influx import InfluxSettings
+from loopmeter.mqtt import MqttSettings
+
+
+class GatewaySettings(BaseSettings):
+    """Everything the gateway needs; the defaults work with `loopmeter services up`.
+
+    Nested options use `__`, e.g. `LOOPMETER_GATEWAY_MQTT__PASSWORD`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LOOPMETER_GATEWAY_",
+                                      env_nested_delimiter="__", extra="ignore")
+
+    registry_path: Path = Field(Path("var/gateway.sqlite"),
+                                description="SQLite file holding API tokens and the device "
+                                            "registry; created on first use.")
+    mqtt: MqttSettings = Field(default_factory=MqttSettings,
+                               description="The gateway's own broker login; in dynsec mode it "
+                                           "must be the dynamic-security admin.")
+    influx: InfluxSettings = Field(default_factory=InfluxSettings,
+                                   description="Where the telemetry is read from with InfluxQL.")
+    device_broker_url: str | None = Field(None, description="Broker URL handed to devices in "
+                                                            "their bundle; defaults to mqtt.url.")
+    public_url: str = Field("http://127.0.0.1:8080",
+                            description="The gateway's URL as devices see it, for the HTTP "
+                                        "ingest address in connection bundles.")
+    broker_timeout_s: float = Field(5.0, gt=0, description="How long to wait for the broker to "
+                                                           "answer a command or a publish.")
+    offline_after_s: float = Field(180.0, gt=0, description="A device not heard from for this "
+                                                            "long is reported offline.")
+    track_liveness: bool = Field(True, description="Subscribe to every device topic to report "
+                                                   "online state, sequence gaps and backlog.")
+    max_ingest_bytes: int = Field(1_048_576, gt=0, description="Largest HTTP ingest body "
+                                                               "accepted, in bytes.")
+    max_points: int = Field(10_000, gt=0, description="Most time buckets one series query may "
+                                                      "return; larger requests get a 422.")
+    carbon: CarbonSettings = Field(default_factory=CarbonSettings,
+                                   description="The energy-carbon engine's settings, for its "
+                                               "ledger, factor registry and time zone; by "
+                                               "default read from LOOPMETER_CARBON_*.")
+
+    @property
+    def broker_url_for_devices(self) -> str:
+        return self.device_broker_url or self.mqtt.url

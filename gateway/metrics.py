@@ -1,0 +1,145 @@
+"""Telemetry queries: InfluxQL built from validated parts, with every value bound.
+
+Values (site, line, device, times) travel as bound parameters (`$site`). Identifiers
+cannot be bound in InfluxQL, so the metric name is checked against the catalogue (or the
+custom-metric pattern) and then quoted; the aggregate and interval come from fixed enums.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from contract import CATALOGUE, CUSTOM_PREFIX, MetricKind
+from contract.points import TELEMETRY
+from gateway.core.errors import Invalid
+from loopmeter.influx import Series, quote_identifier
+
+_CUSTOM_METRIC = re.compile(rf"^{CUSTOM_PREFIX}[a-z0-9_]{{1,62}}$")
+NUMERIC_METRICS = frozenset(
+    metric.name for spec in CATALOGUE.values() for metric in spec.metrics
+    if metric.kind is not MetricKind.STATE)
+
+
+class Aggregate(StrEnum):
+    """InfluxQL functions a caller may apply; `spread` turns a counter into its increase."""
+
+    MEAN = "mean"
+    MIN = "min"
+    MAX = "max"
+    SUM = "sum"
+    COUNT = "count"
+    FIRST = "first"
+    LAST = "last"
+    SPREAD = "spread"
+
+
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+class Interval(StrEnum):
+    ONE_MINUTE = "1m"
+    FIVE_MINUTES = "5m"
+    FIFTEEN_MINUTES = "15m"
+    ONE_HOUR = "1h"
+    SIX_HOURS = "6h"
+    ONE_DAY = "1d"
+
+    @property
+    def duration(self) -> timedelta:
+        amount, unit = int(self.value[:-1]), self.value[-1]
+        return timedelta(**{_UNITS[unit]: amount})
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A site, one of its lines, or one device on a line."""
+
+    site: str
+    line: str | None = None
+    device: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    text: str
+    params: dict[str, Any]
+
+
+class SeriesReader(Protocol):
+    def query(self, q: str, params: dict[str, Any] | None = None,
+              db: str | None = None) -> list[Series]: ...
+
+
+def check_metric(name: str) -> str:
+    """The metric name, if it may be queried; Invalid otherwise."""
+    if name in NUMERIC_METRICS or _CUSTOM_METRIC.fullmatch(name):
+        return name
+    raise Invalid(f"{name!r} is not a numeric catalogue metric nor a custom metric "
+                  f"({CUSTOM_PREFIX}...)")
+
+
+def check_window(window: Window, every: Interval | None, max_points: int) -> None:
+    if window.end <= window.start:
+        raise Invalid("end must be after start")
+    if every is not None and (window.end - window.start) / every.duration > max_points:
+        raise Invalid(f"{every.value} buckets over this window exceed {max_points} points; "
+                      "choose a longer interval or a shorter window")
+
+
+def series_query(scope: Scope, metric: str, aggregate: Aggregate, window: Window,
+                 every: Interval) -> Query:
+    """One series per device, `aggregate(metric)` per `every` bucket."""
+    return _select(scope, metric, aggregate, window,
+                   f'GROUP BY time({every.value}), "device" fill(none)')
+
+
+def aggregate_query(scope: Scope, metric: str, aggregate: Aggregate, window: Window) -> Query:
+    """One value per device over the whole window."""
+    return _select(scope, metric, aggregate, window, 'GROUP BY "device"')
+
+
+def _select(scope: Scope, metric: str, aggregate: Aggregate, window: Window,
+            group_by: str) -> Query:
+    field = quote_identifier(check_metric(metric))
+    conditions = ['"site" = $site']
+    params: dict[str, Any] = {"site": scope.site, "start": _rfc3339(window.start),
+                              "end": _rfc3339(window.end)}
+    for tag in ("line", "device"):
+        value = getattr(scope, tag)
+        if value is not None:
+            conditions.append(f'"{tag}" = ${tag}')
+            params[tag] = value
+    where = " AND ".join([*conditions, "time >= $start", "time < $end"])
+    text = (f'SELECT {aggregate.value}({field}) AS "value" FROM "{TELEMETRY}" '
+            f"WHERE {where} {group_by}")
+    return Query(text, params)
+
+
+def _rfc3339(moment: datetime) -> str:
+    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return utc.isoformat().replace("+00:00", "Z")
+
+
+def combine(aggregate: Aggregate, values: list[float]) -> float | None:
+    """Devices' values as one figure for their line or site; None where that has no meaning."""
+    if not values:
+        return None
+    if aggregate in (Aggregate.SUM, Aggregate.COUNT, Aggregate.SPREAD):
+        return sum(values)
+    if aggregate is Aggregate.MEAN:
+        return sum(values) / len(values)
+    if aggregate is Aggregate.MIN:
+        return min(values)
+    if aggregate is Aggregate.MAX:
+        return max(values)
+    return None  # first/last of different devices' series is not one quantity

@@ -1,0 +1,74 @@
+"""In-memory stand-ins for the gateway's ports, for unit tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.core.errors import Unavailable
+from loopmeter.influx import Series
+
+
+@dataclass
+class FakeClock:
+    now: int = 1_790_000_000_000
+
+    def now_ms(self) -> int:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now / 1000
+
+    def sleep(self, seconds: float) -> None:
+        self.now += int(seconds * 1000)
+
+
+@dataclass
+class FakeBroker:
+    """Dynamic security as a dict: username -> (password, topic prefix)."""
+
+    logins: dict[str, tuple[str, str]] = field(default_factory=dict)
+    down: bool = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise Unavailable("fake broker is down")
+
+    def create_device(self, username: str, password: str, topic_prefix: str) -> None:
+        self._check()
+        self.logins[username] = (password, topic_prefix)
+
+    def delete_device(self, username: str) -> None:
+        self._check()
+        self.logins.pop(username, None)
+
+    def set_password(self, username: str, password: str) -> None:
+        self._check()
+        self.logins[username] = (password, self.logins[username][1])
+
+
+@dataclass
+class FakePublisher:
+    published: list[tuple[str, bytes]] = field(default_factory=list)
+    down: bool = False
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        if self.down:
+            raise Unavailable("fake broker is down")
+        self.published.append((topic, payload))
+
+
+@dataclass
+class FakeReader:
+    """Answers every query with `series`; remembers what it was asked."""
+
+    series: list[Series] = field(default_factory=list)
+    queries: list[tuple[str, dict[str, Any] | None]] = field(default_factory=list)
+    error: Exception | None = None
+
+    def query(self, q: str, params: dict[str, Any] | None = None,
+              db: str | None = None) -> list[Series]:
+        self.queries.append((q, params))
+        if self.error:
+            raise self.error
+        return self.series

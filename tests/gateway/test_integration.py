@@ -1,0 +1,171 @@
+"""The gateway on real servers: dynamic-security Mosquitto for devices, InfluxDB for metrics."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from contract.points import TELEMETRY, Point
+from gateway.core.config import GatewaySettings
+from gateway.core.security import Role
+from gateway.main import create_app
+from gateway.registry import Registry
+from gateway.tokens import create_token
+from ingest_service.carbon.ledger import Ledger, SQLiteStore
+from ingest_service.carbon.settings import CarbonSettings
+from loopmeter.clock import SystemClock
+from loopmeter.influx import InfluxSettings, PointWriter
+from loopmeter.mqtt import MqttSettings
+from loopmeter.services import LocalServices
+from tests.gateway.carbon_day import LABEL, close_day
+from tests.gateway.probe import Probe
+from tests.servers import DYNSEC_ADMIN, DYNSEC_INGEST
+
+pytestmark = pytest.mark.integration
+NOT_AUTHORIZED = 0x87
+
+
+class Live:
+    def __init__(self, client: TestClient, admin: dict[str, Any], mqtt_url: str) -> None:
+        self.client = client
+        self.admin = admin
+        self.mqtt_url = mqtt_url
+
+    def register(self, site: str, device: str = "d1") -> dict[str, Any]:
+        body = {"site": site, "line": "l1", "device": device, "device_type": "belt_scale"}
+        response = self.client.post("/v1/devices", json=body, headers=self.admin)
+        assert response.status_code == 201, response.text
+        bundle: dict[str, Any] = response.json()
+        return bundle
+
+    def probe(self, bundle: dict[str, Any], password: str | None = None) -> Probe:
+        return Probe(self.mqtt_url, bundle["username"], password or bundle["password"])
+
+
+@pytest.fixture
+def live(tmp_path: Path, dynsec_services: LocalServices, services: LocalServices,
+         influx_db: str) -> Iterator[Live]:
+    settings = GatewaySettings(
+        registry_path=tmp_path / "gateway.sqlite",
+        mqtt=MqttSettings(url=dynsec_services.mqtt_url, username=DYNSEC_ADMIN.username,
+                          password=SecretStr(DYNSEC_ADMIN.secret())),
+        influx=InfluxSettings(url=services.influx_url, database=influx_db),
+        carbon=CarbonSettings(ledger_path=tmp_path / "ledger.sqlite"))
+    registry = Registry(settings.registry_path)
+    _, token = create_token(registry, Role.ADMIN, "it", SystemClock())
+    registry.close()
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield Live(client, {"Authorization": f"Bearer {token}"}, dynsec_services.mqtt_url)
+
+
+def _data(seq: int) -> bytes:
+    ts = SystemClock().now_ms()
+    return json.dumps({"v": 1, "device_type": "belt_scale", "seq": seq,
+                       "samples": [{"ts": ts, "values": {"rate_tph": 3.0}}]}).encode()
+
+
+def test_device_publishes_only_under_its_own_prefix(live: Live, unique_site: str) -> None:
+    mine, theirs = live.register(unique_site, "d1"), live.register(unique_site, "d2")
+    with live.probe(mine) as device:
+        assert device.accepted
+        assert device.publish(f"{mine['topic_prefix']}/data", _data(1)) == 0
+        assert device.publish(f"{theirs['topic_prefix']}/data", _data(1)) == NOT_AUTHORIZED
+        assert device.publish("loopmeter/v1/other/l1/d1/data", _data(1)) == NOT_AUTHORIZED
+    with live.probe(mine, password="wrong") as impostor:
+        assert not impostor.accepted
+
+
+def test_revoked_device_is_kicked_and_cannot_reconnect(live: Live, unique_site: str) -> None:
+    bundle = live.register(unique_site)
+    with live.probe(bundle) as device:
+        assert device.accepted
+        revoked = live.client.delete(f"/v1/devices/{bundle['device']['id']}",
+                                     headers=live.admin)
+        assert revoked.status_code == 200
+        assert device.disconnected.wait(10), "the revoked device stayed connected"
+    with live.probe(bundle) as again:
+        assert not again.accepted
+
+
+def test_rotation_retires_the_old_password(live: Live, unique_site: str) -> None:
+    bundle = live.register(unique_site)
+    device_id = bundle["device"]["id"]
+    rotated = live.client.post(f"/v1/devices/{device_id}/rotate", headers=live.admin).json()
+    with live.probe(bundle) as old:
+        assert not old.accepted
+    with live.probe(rotated) as new:
+        assert new.accepted
+        assert new.publish(f"{rotated['topic_prefix']}/data", _data(1)) == 0
+
+
+def test_a_refused_dynsec_command_is_503(live: Live, unique_site: str) -> None:
+    bundle = live.register(unique_site)
+    gateway = live.client.app.state.gateway  # type: ignore[attr-defined]
+    gateway.adapters.broker.delete_device(bundle["username"])  # gone behind the gateway's back
+    rotated = live.client.post(f"/v1/devices/{bundle['device']['id']}/rotate",
+                               headers=live.admin)
+    assert rotated.status_code == 503
+    assert "Client not found" in rotated.json()["detail"]
+
+
+def test_http_ingest_goes_through_the_broker(live: Live, unique_site: str) -> None:
+    bundle = live.register(unique_site)
+    device_id = bundle["device"]["id"]
+    body = _data(5)
+    with Probe(live.mqtt_url, DYNSEC_INGEST.username, DYNSEC_INGEST.secret()) as ingest:
+        ingest.subscribe(f"{bundle['topic_prefix']}/#")
+        response = live.client.post(f"/v1/devices/{device_id}/data", content=body,
+                                    headers={"Authorization": f"Bearer {bundle['ingest_token']}"})
+        assert response.status_code == 202, response.text
+        message = ingest.next_message()
+    assert (message.topic, message.payload) == (f"{bundle['topic_prefix']}/data", body)
+    # The gateway's own subscription saw it too: liveness reflects the message.
+    device = live.client.get(f"/v1/devices/{device_id}", headers=live.admin).json()
+    assert device["liveness"]["last_seq"] == 5
+
+
+def test_metrics_come_from_influxdb(live: Live, services: LocalServices, influx_db: str,
+                                    unique_site: str) -> None:
+    now = SystemClock().now_ms() // 60_000 * 60_000 - 600_000
+    tags = (("device", "d1"), ("device_type", "belt_scale"), ("line", "l1"),
+            ("site", unique_site))
+    other = (("device", "d2"), ("device_type", "belt_scale"), ("line", "l1"),
+             ("site", unique_site))
+    points = [Point(TELEMETRY, tags, {"rate_tph": 10.0, "mass_t": 100.0}, now),
+              Point(TELEMETRY, tags, {"rate_tph": 20.0, "mass_t": 103.0}, now + 60_000),
+              Point(TELEMETRY, other, {"rate_tph": 6.0, "mass_t": 50.0}, now),
+              Point(TELEMETRY, other, {"rate_tph": 6.0, "mass_t": 51.0}, now + 60_000)]
+    with PointWriter(InfluxSettings(url=services.influx_url, database=influx_db)) as writer:
+        writer.write(points)
+    params = {"site": unique_site, "metric": "mass_t", "aggregate": "spread"}
+    body = live.client.get("/v1/metrics/aggregate", params=params, headers=live.admin).json()
+    assert {d["device"]: d["value"] for d in body["devices"]} == {"d1": 3.0, "d2": 1.0}
+    assert body["total"] == 4.0
+    params = {"site": unique_site, "line": "l1", "device": "d1", "metric": "rate_tph",
+              "every": "1m"}
+    series = live.client.get("/v1/metrics/series", params=params, headers=live.admin).json()
+    assert [p["value"] for p in series["series"][0]["points"]] == [10.0, 20.0]
+    # A quote in a value is data, not syntax: it matches nothing.
+    params = {"site": unique_site, "metric": "rate_tph", "line": "l1"}
+    hostile = {**params, "line": "l1' OR site =~ /.*/"}
+    assert live.client.get("/v1/metrics/aggregate", params=hostile,
+                           headers=live.admin).status_code == 422
+
+
+def test_reports_come_from_the_carbon_ledger_file(live: Live, tmp_path: Path) -> None:
+    record = close_day(Ledger(SQLiteStore(tmp_path / "ledger.sqlite")), "zz")
+    report = live.client.get(f"/v1/reports/carbon/zz/{LABEL}", headers=live.admin).json()
+    assert report["ledger"]["record_hash"] == record.hash
+    assert live.client.get("/v1/ledger/verify", headers=live.admin).json()["records"] == 1
+
+
+def test_health_checks_the_real_servers(live: Live) -> None:
+    response = live.client.get("/health")
+    assert response.json() == {"status": "ok", "checks": {"registry": True, "broker": True,
+                                                          "influxdb": True}}

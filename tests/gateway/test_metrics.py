@@ -1,0 +1,153 @@
+"""Metric queries: parameters bound, identifiers checked, results shaped per scope."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.core.errors import Invalid
+from gateway.core.security import Role
+from gateway.metrics import (
+    Aggregate,
+    Interval,
+    Scope,
+    Window,
+    aggregate_query,
+    check_metric,
+    check_window,
+    combine,
+    series_query,
+)
+from loopmeter.influx import QueryFailed, Series, Unavailable
+from tests.gateway.conftest import Harness
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+WINDOW = Window(T0, T0 + timedelta(hours=1))
+
+
+def test_series_query_binds_every_value() -> None:
+    query = series_query(Scope("zz", "l1", "d1"), "power_kw", Aggregate.MEAN, WINDOW,
+                         Interval.FIVE_MINUTES)
+    assert query.text == (
+        'SELECT mean("power_kw") AS "value" FROM "telemetry" WHERE "site" = $site AND '
+        '"line" = $line AND "device" = $device AND time >= $start AND time < $end '
+        'GROUP BY time(5m), "device" fill(none)')
+    assert query.params == {"site": "zz", "line": "l1", "device": "d1",
+                            "start": "2026-11-01T00:00:00Z", "end": "2026-11-01T01:00:00Z"}
+
+
+def test_site_aggregate_has_no_line_or_device_condition() -> None:
+    query = aggregate_query(Scope("zz"), "energy_kwh", Aggregate.SPREAD, WINDOW)
+    assert '"line"' not in query.text and query.text.endswith('GROUP BY "device"')
+    assert set(query.params) == {"site", "start", "end"}
+
+
+@given(st.text(max_size=80))
+def test_user_text_never_reaches_the_query_unchecked(name: str) -> None:
+    try:
+        query = aggregate_query(Scope("zz"), name, Aggregate.MEAN, WINDOW)
+    except Invalid:
+        return
+    template = aggregate_query(Scope("zz"), "power_kw", Aggregate.MEAN, WINDOW).text
+    assert query.text == template.replace('"power_kw"', f'"{name}"')
+    assert re.fullmatch(r"[a-z][a-z0-9_]*", name)
+
+
+@pytest.mark.parametrize("name", ["state", "material", "DROP", "x_", "power_kw; DROP"])
+def test_state_and_unknown_metrics_are_refused(name: str) -> None:
+    with pytest.raises(Invalid):
+        check_metric(name)
+
+
+def test_window_limits() -> None:
+    check_window(WINDOW, Interval.ONE_MINUTE, 60)
+    with pytest.raises(Invalid):
+        check_window(WINDOW, Interval.ONE_MINUTE, 59)
+    with pytest.raises(Invalid):
+        check_window(Window(T0, T0), None, 10)
+
+
+@pytest.mark.parametrize(("aggregate", "expected"), [
+    (Aggregate.SUM, 6.0), (Aggregate.SPREAD, 6.0), (Aggregate.COUNT, 6.0),
+    (Aggregate.MEAN, 2.0), (Aggregate.MIN, 1.0), (Aggregate.MAX, 3.0), (Aggregate.LAST, None)])
+def test_combine(aggregate: Aggregate, expected: float | None) -> None:
+    assert combine(aggregate, [1.0, 2.0, 3.0]) == expected
+    assert combine(aggregate, []) is None
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def test_series_endpoint_shapes_points_per_device(gw: Harness) -> None:
+    gw.reader.series = [Series("telemetry", {"device": "d1"}, ["time", "value"],
+                               [[_ms(T0), 1.5], [_ms(T0) + 300_000, None]]),
+                        Series("telemetry", {"device": "d2"}, ["time", "value"],
+                               [[_ms(T0), 2.5]])]
+    response = gw.client.get(
+        "/v1/metrics/series", headers=gw.auth(Role.AUDITOR),
+        params={"site": "zz", "line": "l1", "metric": "power_kw", "every": "5m",
+                "start": "2026-11-01T00:00:00Z", "end": "2026-11-01T01:00:00+00:00"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["series"] == [
+        {"device": "d1", "points": [{"time": "2026-11-01T00:00:00Z", "value": 1.5}]},
+        {"device": "d2", "points": [{"time": "2026-11-01T00:00:00Z", "value": 2.5}]}]
+    _, params = gw.reader.queries[-1]
+    assert params == {"site": "zz", "line": "l1", "start": "2026-11-01T00:00:00Z",
+                      "end": "2026-11-01T01:00:00Z"}
+
+
+def test_aggregate_endpoint_defaults_to_the_last_hour(gw: Harness) -> None:
+    gw.reader.series = [Series("telemetry", {"device": "d1"}, ["time", "value"], [[0, 4.0]]),
+                        Series("telemetry", {"device": "d2"}, ["time", "value"], [[0, 6.0]])]
+    response = gw.client.get("/v1/metrics/aggregate", headers=gw.auth(Role.OPERATOR),
+                             params={"site": "zz", "metric": "energy_kwh",
+                                     "aggregate": "spread"})
+    body = response.json()
+    assert body["total"] == 10.0 and len(body["devices"]) == 2
+    end = datetime.fromisoformat(body["end"])
+    assert _ms(end) == gw.clock.now
+    assert end - datetime.fromisoformat(body["start"]) == timedelta(hours=1)
+
+
+@pytest.mark.parametrize(("params", "status"), [
+    ({"site": "zz", "metric": "state"}, 422),
+    ({"site": "zz", "metric": "power_kw", "device": "d1"}, 422),
+    ({"site": "zz", "metric": "power_kw", "every": "1m", "start": "2026-01-01T00:00:00Z",
+      "end": "2026-11-01T00:00:00Z"}, 422),
+    ({"site": "Z Z", "metric": "power_kw"}, 422),
+    ({"site": "zz", "metric": "power_kw", "aggregate": "median"}, 422),
+])
+def test_bad_parameters_are_422_problems(gw: Harness, params: dict[str, str],
+                                         status: int) -> None:
+    response = gw.client.get("/v1/metrics/series", headers=gw.auth(Role.ADMIN), params=params)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert gw.reader.queries == []
+
+
+def test_influx_errors_become_problems(gw: Harness) -> None:
+    params = {"site": "zz", "metric": "x_custom"}
+    gw.reader.error = QueryFailed("unsupported mean iterator type")
+    assert gw.client.get("/v1/metrics/aggregate", headers=gw.auth(Role.ADMIN),
+                         params=params).status_code == 422
+    gw.reader.error = Unavailable("connection refused")
+    assert gw.client.get("/v1/metrics/aggregate", headers=gw.auth(Role.ADMIN),
+                         params=params).status_code == 503
+
+
+def test_equipment_makers_read_only_their_own_devices(gw: Harness) -> None:
+    device = {"site": "zz", "line": "l1", "device": "d1", "device_type": "belt_scale"}
+    gw.client.post("/v1/devices", json=device, headers=gw.auth(Role.EQUIPMENT_MAKER))
+    own = {"site": "zz", "line": "l1", "device": "d1", "metric": "rate_tph"}
+    maker = gw.auth(Role.EQUIPMENT_MAKER)
+    assert gw.client.get("/v1/metrics/series", headers=maker, params=own).status_code == 200
+    _, other = gw.new_token(Role.EQUIPMENT_MAKER)
+    assert gw.client.get("/v1/metrics/series", headers=other, params=own).status_code == 403
+    site = {"site": "zz", "metric": "rate_tph"}
+    assert gw.client.get("/v1/metrics/aggregate", headers=maker, params=site).status_code == 403
