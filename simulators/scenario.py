@@ -1,0 +1,133 @@
+"""Plant scenarios: a site, its lines and devices, a simulated clock, and scheduled faults.
+
+Scenarios are YAML files; the shipped ones live in `simulators/scenarios/`.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from contract import EquipmentType
+from contract.catalogue import REGISTER_MAX
+from simulators.faults import Fault, FaultKind, FaultSchedule
+from simulators.units import parse_duration, parse_timestamp_ms
+
+Duration = str | float
+_IDENTIFIER = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClockConfig(_Strict):
+    start: str = Field("2026-03-02T00:00:00+08:00", description="Simulated start, ISO 8601.")
+    speed: float = Field(1440.0, gt=0, description="Simulated seconds per wall second.")
+    step_s: float = Field(10.0, gt=0, le=60, description="Fixed integration step.")
+
+
+class RegisterSpec(_Strict):
+    initial: float = Field(0.0, ge=0, description="Register value at the start of the run.")
+    resolution: float | None = Field(None, gt=0, description="Display resolution; default by unit.")
+    rollover_at: float = Field(REGISTER_MAX, gt=0, le=REGISTER_MAX, description="Wraps to 0 here.")
+
+
+class DeviceConfig(_Strict):
+    id: str = Field(pattern=_IDENTIFIER)
+    type: EquipmentType
+    period_s: float = Field(10.0, gt=0, description="Sampling period of every metric.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Model parameters.")
+    measures: list[str] = Field(default_factory=list, description="Meters: the devices whose "
+                                "flows they measure, as `device` (same line) or `line/device`.")
+    registers: dict[str, RegisterSpec] = Field(default_factory=dict)
+
+
+class LineConfig(_Strict):
+    id: str = Field(pattern=_IDENTIFIER)
+    description: str = ""
+    devices: list[DeviceConfig] = Field(min_length=1)
+
+
+class FaultConfig(_Strict):
+    kind: FaultKind
+    at: Duration = Field(description="Time after the start, such as 2h30m.")
+    until: Duration | None = Field(None, description="End of a window, after the start.")
+    device: str | None = Field(None, description="`line/device`; none: every device.")
+    metric: str | None = None
+    params: dict[str, float] = Field(default_factory=dict)
+
+    def to_fault(self, start_ms: int) -> Fault:
+        def absolute(offset: Duration) -> int:
+            return start_ms + round(parse_duration(offset) * 1000)
+
+        return Fault(self.kind, absolute(self.at),
+                     absolute(self.until) if self.until is not None else None,
+                     self.device, self.metric, tuple(sorted(self.params.items())))
+
+
+class Scenario(_Strict):
+    name: str = Field(pattern=_IDENTIFIER)
+    description: str
+    site: str = Field(pattern=_IDENTIFIER)
+    utc_offset_h: float = Field(8.0, description="Local time of the site, for shifts.")
+    clock: ClockConfig = ClockConfig()
+    truth_interval: Duration = Field("15m", description="Ground-truth interval.")
+    lines: list[LineConfig] = Field(min_length=1)
+    faults: list[FaultConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        keys = [f"{line.id}/{device.id}" for line in self.lines for device in line.devices]
+        if len(keys) != len(set(keys)):
+            raise ValueError("device ids must be unique within their line")
+        for fault in self.faults:
+            if fault.device is not None and fault.device not in keys:
+                raise ValueError(f"fault {fault.kind} names unknown device {fault.device!r}")
+        self.fault_schedule()  # validates every fault
+        return self
+
+    @property
+    def start_ms(self) -> int:
+        return parse_timestamp_ms(self.clock.start)
+
+    @property
+    def step_ms(self) -> int:
+        return round(self.clock.step_s * 1000)
+
+    @property
+    def device_count(self) -> int:
+        return sum(len(line.devices) for line in self.lines)
+
+    def fault_schedule(self) -> FaultSchedule:
+        start = self.start_ms
+        return FaultSchedule(tuple(fault.to_fault(start) for fault in self.faults))
+
+
+SHIPPED = resources.files("simulators") / "scenarios"
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    """A shipped scenario by name, or a scenario file by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return parse_scenario(path.read_text(encoding="utf-8"))
+    shipped = SHIPPED / f"{name_or_path}.yaml"
+    if not shipped.is_file():
+        names = ", ".join(s.name for s in shipped_scenarios())
+        raise ValueError(f"no scenario {name_or_path!r}; shipped: {names}")
+    return parse_scenario(shipped.read_text(encoding="utf-8"))
+
+
+def parse_scenario(text: str) -> Scenario:
+    return Scenario.model_validate(yaml.safe_load(text))
+
+
+def shipped_scenarios() -> list[Scenario]:
+    files = sorted((f for f in SHIPPED.iterdir() if f.name.endswith(".yaml")),
+                   key=lambda f: f.name)
+    return [parse_scenario(f.read_text(encoding="utf-8")) for f in files]

@@ -1,0 +1,1 @@
+"""The shipped plant scenarios (YAML files, loaded by `simulators.scenario`)."""

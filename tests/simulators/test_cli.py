@@ -1,0 +1,155 @@
+"""`loopmeter sim`: list, truth offline, and run through a real broker."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from paho.mqtt.client import Client, MQTTMessage, MQTTv5
+from paho.mqtt.enums import CallbackAPIVersion
+from typer.testing import CliRunner
+
+from contract import BirthMessage, DataMessage, decode
+from loopmeter.mqtt import parse_broker_url
+from loopmeter.services import LocalServices
+from simulators import Plant, load_scenario
+from simulators.cli import app
+from simulators.faults import GARBAGE
+from simulators.runs import unapplied_by_fleet
+
+runner = CliRunner()
+
+
+def test_list_shows_every_shipped_scenario() -> None:
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0, result.output
+    for name in ("construction-waste", "secondary-aluminium", "battery-recycling",
+                 "industrial-park"):
+        assert name in result.output
+
+
+def test_truth_writes_ground_truth_offline(tmp_path: Path) -> None:
+    output = tmp_path / "truth.jsonl"
+    result = runner.invoke(app, ["truth", "--scenario", "secondary-aluminium", "--output",
+                                 str(output), "--duration", "3h", "--site", "other-site"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    intervals = [r for r in records if r["record"] == "interval"]
+    assert len(intervals) == 12 * 5
+    assert {r["site"] for r in intervals} == {"other-site"}
+
+
+def test_an_unknown_scenario_is_an_error() -> None:
+    result = runner.invoke(app, ["truth", "--scenario", "nowhere", "--output", "x.csv"])
+    assert result.exit_code != 0
+
+
+def test_run_reports_an_unreachable_broker() -> None:
+    result = runner.invoke(app, ["run", "--scenario", "construction-waste", "--duration", "1m",
+                                 "--broker", "mqtt://127.0.0.1:9", "--direct"])
+    assert result.exit_code == 1
+    assert "cannot connect" in result.output
+
+
+class Subscriber:
+    def __init__(self, url: str, topic: str) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self.ready = threading.Event()
+        self._client = Client(CallbackAPIVersion.VERSION2, protocol=MQTTv5)
+        self._client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self._client.on_subscribe = lambda *_: self.ready.set()
+        self._client.on_message = self._on_message
+        address = parse_broker_url(url)
+        self._client.connect(address.host, address.port)
+        self._client.loop_start()
+
+    def _on_message(self, client: Client, userdata: object, message: MQTTMessage) -> None:
+        self.messages.append((message.topic, bytes(message.payload)))
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+@pytest.mark.integration
+def test_a_direct_run_publishes_a_plant_with_its_faults(
+    services: LocalServices, unique_site: str, tmp_path: Path
+) -> None:
+    subscriber = Subscriber(services.mqtt_url, f"loopmeter/v1/{unique_site}/#")
+    assert subscriber.ready.wait(10)
+    truth = tmp_path / "truth.csv"
+    try:
+        result = runner.invoke(app, [
+            "run", "--scenario", "construction-waste", "--speed", "100000", "--duration", "10h",
+            "--broker", services.mqtt_url, "--site", unique_site, "--ground-truth", str(truth),
+            "--batch", "10m", "--direct"])
+        assert result.exit_code == 0, result.output
+        deadline = threading.Event()
+        for _ in range(50):
+            if len([m for m in subscriber.messages if m[0].endswith("/data")]) >= 5 * 60:
+                break
+            deadline.wait(0.1)
+    finally:
+        subscriber.close()
+    decoded = [decode(t, p, now_ms=2**41).message for t, p in subscriber.messages
+               if p not in GARBAGE]
+    assert sum(isinstance(m, BirthMessage) for m in decoded) == 5
+    data = [m for m in decoded if isinstance(m, DataMessage)]
+    # 5 devices x 60 ten-minute batches, less the 20-minute drop window of one device (2 batches)
+    assert len(data) == 5 * 60 - 2
+    assert len(truth.read_text().splitlines()) == 1 + 40 * 5
+
+
+def test_modbus_serves_a_meter_for_the_run() -> None:
+    result = runner.invoke(app, ["modbus", "--scenario", "construction-waste", "--device",
+                                 "fixed/main-meter", "--port", "0", "--speed", "3600",
+                                 "--duration", "2m"])
+    assert result.exit_code == 0, result.output
+    assert "serving zhengzhou-cw meter registers on port" in result.output
+
+
+@pytest.mark.parametrize(("device", "error"), [
+    ("fixed/crusher-1", "not an electricity meter"), ("fixed/none", "no device")])
+def test_modbus_only_serves_electricity_meters(device: str, error: str) -> None:
+    result = runner.invoke(app, ["modbus", "--scenario", "construction-waste", "--device",
+                                 device, "--port", "0"], env={"COLUMNS": "300"})
+    assert result.exit_code == 2
+    assert error in result.output
+
+
+@pytest.mark.integration
+def test_a_run_through_the_agent_fleet_reaches_the_broker(
+    services: LocalServices, unique_site: str, tmp_path: Path
+) -> None:
+    subscriber = Subscriber(services.mqtt_url, f"loopmeter/v1/{unique_site}/+/+/data")
+    assert subscriber.ready.wait(10)
+    truth = tmp_path / "truth.jsonl"
+    try:
+        result = runner.invoke(app, [
+            "run", "--scenario", "construction-waste", "--speed", "2880", "--duration", "2h",
+            "--broker", services.mqtt_url, "--site", unique_site, "--ground-truth", str(truth),
+            "--batch", "10m", "--state-dir", str(tmp_path / "queues")])
+        assert result.exit_code == 0, result.output
+        for _ in range(50):
+            if len(subscriber.messages) >= 5 * 12:
+                break
+            threading.Event().wait(0.1)
+    finally:
+        subscriber.close()
+    samples: dict[str, int] = {}
+    for topic, payload in subscriber.messages:
+        message = decode(topic, payload, now_ms=2**41).message
+        assert isinstance(message, DataMessage)
+        samples[topic] = samples.get(topic, 0) + len(message.samples)
+    assert len(samples) == 5
+    assert all(count >= 600 for count in samples.values())  # 2 h every 10 s, about 720
+    records = [json.loads(line) for line in truth.read_text().splitlines()]
+    assert sum(r["record"] == "interval" for r in records) == 8 * 5
+
+
+def test_runs_through_agents_name_the_link_faults_they_leave_out() -> None:
+    park = Plant.from_scenario(load_scenario("industrial-park"))
+    assert unapplied_by_fleet(park) == ["duplicate", "malformed_burst", "reorder"]
+    assert unapplied_by_fleet(Plant.from_scenario(load_scenario("construction-waste"))) == []
