@@ -1,0 +1,1 @@
+"""Edge agent runtime and SDK: drivers, store-and-forward and MQTT publishing for one device."""

@@ -1,0 +1,346 @@
+"""The agent: samples a driver, queues every sample durably, publishes with QoS 1.
+
+Single-threaded: `tick()` does one round of work (network, sampling, sealing, sending);
+`start()` runs ticks in a thread and `stop()` ends it. Live messages go out as soon as
+they are formed; messages formed while offline are flagged historical and replayed in
+order at a bounded rate, while live ones keep flowing.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contract import (
+    AgentInfo,
+    BirthMessage,
+    DataMessage,
+    DeathMessage,
+    DeviceId,
+    EquipmentType,
+    MessageKind,
+    MetricDeclaration,
+    Sample,
+    StatusMessage,
+    encode,
+)
+from edge_agents.backoff import Backoff, BackoffSettings
+from edge_agents.driver import DeviceClock, Driver, EventSource
+from edge_agents.link import Acked, Connected, Disconnected, Link, LinkEvent, PahoLink
+from edge_agents.store import QueueSettings, Row, Store
+from loopmeter.clock import Clock
+from loopmeter.mqtt import ConnectFailed, MqttSettings, Will
+
+AGENT_NAME = "loopmeter-agent"
+AGENT_VERSION = "0.1.0"
+CONNACK_TIMEOUT_S = 10.0
+
+
+class ReplaySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    samples_per_s: float = Field(20_000, gt=0, description="Rate at which the backlog is "
+                                                           "replayed after an outage.")
+    max_in_flight: int = Field(100, ge=1, description="Most messages awaiting the broker's "
+                                                      "acknowledgement at once.")
+
+
+class AgentConfig(BaseModel):
+    """What the agent is and how it batches and delivers; the driver says what it reads."""
+
+    # Here and in every option model of the agent: a misspelt option is an error.
+    model_config = ConfigDict(extra="forbid")
+
+    site: str = Field(description="Site id, as in the topic.")
+    line: str = Field(description="Line id within the site.")
+    device: str = Field(description="Device id within the line.")
+    device_type: EquipmentType = Field(description="Equipment type from the catalogue.")
+    firmware: str = Field("", description="Firmware of the equipment controller.")
+    meta: dict[str, str] = Field(default_factory=dict, description="Vendor, model, serial...")
+    batch_s: float = Field(60.0, gt=0, description="Longest a sample waits before its "
+                                                   "message is formed.")
+    max_samples_per_message: int = Field(1000, ge=1, le=10_000,
+                                         description="Samples per data message at most.")
+    status_period_s: float = Field(60.0, gt=0, description="Period of status messages.")
+    tick_s: float = Field(0.05, gt=0, description="Pause between two rounds of work.")
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    replay: ReplaySettings = Field(default_factory=ReplaySettings)
+    backoff: BackoffSettings = Field(default_factory=BackoffSettings)
+
+    @property
+    def device_id(self) -> DeviceId:
+        return DeviceId(self.site, self.line, self.device)
+
+
+@dataclass
+class AgentStats:
+    samples: int = 0
+    messages: int = 0
+    acked_messages: int = 0
+    acked_samples: int = 0
+    connects: int = 0
+
+
+@dataclass
+class _Connection:
+    session: int
+    started_ms: int
+    online: bool = False
+    opened_at: float = 0.0
+    in_flight: dict[int, Row] = field(default_factory=dict)
+    last_live: int = 0
+    last_historical: int = 0
+
+
+class Agent:
+    def __init__(self, config: AgentConfig, driver: Driver, mqtt: MqttSettings, clock: Clock,
+                 state_dir: Path, *, link: Link | None = None,
+                 rng: random.Random | None = None, network_clock: Clock | None = None) -> None:
+        """`network_clock` times the connection (connect timeout, backoff, replay rate) and
+        defaults to `clock`; a simulation running faster than real time passes the system
+        clock, since the broker answers in real time."""
+        self.config = config
+        self.id = config.device_id
+        self._driver = driver
+        self._clock = clock
+        self._net = network_clock or clock
+        self._metrics = _checked(driver.metrics())
+        self.store = Store(state_dir / "queue.sqlite", config.queue)
+        self._link = link or PahoLink(mqtt, f"lm-{self.id.site}-{self.id.line}-{self.id.device}")
+        self._backoff = Backoff(config.backoff, rng or random.Random())
+        self.stats = AgentStats()
+        self._conn: _Connection | None = None
+        self._next_attempt = self._net.monotonic()
+        self._started = clock.monotonic()
+        now = clock.now_ms()
+        self._due = {m.name: now for m in self._metrics}
+        self._last_sample_ms = -1
+        self._next_status_ms = now
+        self._tokens = 0.0
+        self._last_refill = self._net.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def online(self) -> bool:
+        return self._conn is not None and self._conn.online
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"agent-{self.id.device}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.tick()
+            self._clock.sleep(self.config.tick_s)
+
+    def stop(self) -> None:
+        """End the thread (if started), say goodbye with a death message, close the store."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._conn is not None and self._conn.online:
+            death = DeathMessage(ts=self._clock.now_ms(), session=self._conn.session)
+            self._link.publish(self.id.topic(MessageKind.DEATH), encode(death))
+        self._link.close()
+        self.store.close()
+
+    # ------------------------------------------------------------ one round
+
+    def tick(self) -> None:
+        now = self._clock.now_ms()
+        self._sample(now)
+        self._queue_events(now)
+        self._seal_due(now)
+        self.deliver()
+
+    def deliver(self) -> None:
+        """The network half of a tick: connect, handle acknowledgements, send what is due."""
+        now = self._clock.now_ms()
+        for event in self._link.poll():
+            self._on_link(event, now)
+        self._connect_if_due(now)
+        self._send(now)
+
+    def flush(self) -> None:
+        """Seal every pending sample and event into messages now, whatever the batch period."""
+        self._queue_events(self._clock.now_ms())
+        while self.store.pending:
+            self._seal()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing pending, nothing queued: everything was acknowledged."""
+        return self.store.depth == 0 and self.store.pending == 0
+
+    # ------------------------------------------------------------ sampling
+
+    def _sample(self, now: int) -> None:
+        due = [name for name, at in self._due.items() if at <= now]
+        if not due or now <= self._last_sample_ms:
+            return
+        for name in due:
+            period = round(self._period(name) * 1000)
+            self._due[name] = max(self._due[name] + period, now + 1)
+        values = self._driver.read(due, now)
+        if values:
+            self.store.add_sample(Sample(ts=now, values=values))
+            self.stats.samples += 1
+            self._last_sample_ms = now
+
+    def _period(self, name: str) -> float:
+        return next(m.period_s for m in self._metrics if m.name == name)
+
+    def _queue_events(self, now: int) -> None:
+        if isinstance(self._driver, EventSource):
+            for event in self._driver.drain_events():
+                self.store.add_message(self.id.topic(MessageKind.EVENT), encode(event),
+                                       event.ts, not self.online)
+
+    def _seal_due(self, now: int) -> None:
+        first = self.store.first_pending_ts()
+        while first is not None and (
+                now - first >= self.config.batch_s * 1000
+                or self.store.pending >= self.config.max_samples_per_message):
+            self._seal()
+            first = self.store.first_pending_ts()
+            self.store.expire(now)
+
+    def _seal(self) -> None:
+        historical = not self.online
+
+        def form(seq: int, samples: list[Sample]) -> tuple[str, bytes]:
+            message = DataMessage(device_type=self.config.device_type, seq=seq,
+                                  samples=samples, historical=historical)
+            return self.id.topic(MessageKind.DATA), encode(message)
+
+        if self.store.seal(form, self.config.max_samples_per_message, historical) is not None:
+            self.stats.messages += 1
+
+    # ------------------------------------------------------------ connection
+
+    def _connect_if_due(self, now: int) -> None:
+        mono = self._net.monotonic()
+        if self._conn is not None:
+            if not self._conn.online and mono - self._conn.opened_at > CONNACK_TIMEOUT_S:
+                self._drop_connection(mono)
+            return
+        if mono < self._next_attempt:
+            return
+        conn = _Connection(self.store.new_session(), now, opened_at=mono)
+        death = DeathMessage(ts=now, session=conn.session)
+        try:
+            self._link.open(Will(self.id.topic(MessageKind.DEATH), encode(death)))
+        except ConnectFailed:
+            self._next_attempt = mono + self._backoff.next_delay()
+            return
+        self._conn = conn
+
+    def _drop_connection(self, mono: float) -> None:
+        self._link.close()
+        self._conn = None
+        self._next_attempt = mono + self._backoff.next_delay()
+
+    def _on_link(self, event: LinkEvent, now: int) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        if isinstance(event, Connected) and event.accepted:
+            conn.online = True
+            self._backoff.reset()
+            self.stats.connects += 1
+            self._link.publish(self.id.topic(MessageKind.BIRTH), encode(self._birth(conn, now)),
+                               retain=True)
+            self._next_status_ms = now
+        elif isinstance(event, Disconnected | Connected):
+            self._drop_connection(self._net.monotonic())
+        elif isinstance(event, Acked):
+            self._on_ack(conn, event)
+
+    def _on_ack(self, conn: _Connection, event: Acked) -> None:
+        row = conn.in_flight.pop(event.mid, None)
+        if row is None:
+            return
+        if event.accepted:
+            self.store.ack(row.id)
+            self.stats.acked_messages += row.samples > 0
+            self.stats.acked_samples += row.samples
+        elif event.retry:
+            # Sent again on the next connection; the broker may accept it then.
+            pass
+        else:
+            self.store.reject(row.id)
+
+    def _birth(self, conn: _Connection, now: int) -> BirthMessage:
+        return BirthMessage(
+            ts=now, session=conn.session, device_type=self.config.device_type,
+            next_seq=self.store.next_seq, metrics=list(self._metrics), meta=self.config.meta,
+            agent=AgentInfo(name=AGENT_NAME, version=AGENT_VERSION,
+                            firmware=self.config.firmware))
+
+    # ------------------------------------------------------------ sending
+
+    def _send(self, now: int) -> None:
+        conn = self._conn
+        if conn is None or not conn.online:
+            return
+        self._send_status(conn, now)
+        room = self.config.replay.max_in_flight - len(conn.in_flight)
+        for row in self.store.due(False, conn.last_live, max(room, 0)):
+            conn.last_live = row.id
+            self._publish(conn, row)
+        self._replay(conn)
+
+    def _replay(self, conn: _Connection) -> None:
+        mono = self._net.monotonic()
+        rate = self.config.replay.samples_per_s
+        self._tokens = min(rate, self._tokens + (mono - self._last_refill) * rate)
+        self._last_refill = mono
+        room = self.config.replay.max_in_flight - len(conn.in_flight)
+        if self._tokens <= 0 or room <= 0:
+            return
+        for row in self.store.due(True, conn.last_historical, room):
+            conn.last_historical = row.id
+            self._publish(conn, row)
+            self._tokens -= max(row.samples, 1)
+            if self._tokens <= 0:
+                return
+
+    def _publish(self, conn: _Connection, row: Row) -> None:
+        mid = self._link.publish(row.topic, row.payload)
+        if mid is not None:
+            conn.in_flight[mid] = row
+
+    def _send_status(self, conn: _Connection, now: int) -> None:
+        if now < self._next_status_ms:
+            return
+        self._next_status_ms = now + round(self.config.status_period_s * 1000)
+        status = StatusMessage(
+            ts=now, session=conn.session, queue_depth=self.store.depth,
+            oldest_queued_ts=self.store.oldest_ts(), dropped=self.store.dropped,
+            agent_version=AGENT_VERSION, firmware=self.config.firmware,
+            clock_offset_ms=self._clock_offset_ms(now),
+            uptime_s=max(0.0, self._clock.monotonic() - self._started))
+        self._link.publish(self.id.topic(MessageKind.STATUS), encode(status))
+
+
+    def _clock_offset_ms(self, now: int) -> int | None:
+        """The machine's clock minus the agent's (NTP-synchronised) one, if it has a clock."""
+        if isinstance(self._driver, DeviceClock):
+            return self._driver.device_time_ms() - now
+        return None
+
+
+def _checked(metrics: Sequence[MetricDeclaration]) -> tuple[MetricDeclaration, ...]:
+    names = [m.name for m in metrics]
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"a driver must declare at least one metric, each once; got {names}")
+    return tuple(metrics)

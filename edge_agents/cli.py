@@ -1,0 +1,68 @@
+"""`loopmeter agent check|run`: validate a configuration, run an agent."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from edge_agents.agent import Agent
+from edge_agents.config import AgentFile, ConfigError, build_driver, load
+from edge_agents.modbus import ModbusDriver
+from loopmeter.clock import SystemClock
+
+app = typer.Typer(help="The edge agent: sample a machine, store and forward to MQTT.",
+                  no_args_is_help=True)
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The agent's YAML file.")]
+
+
+def _load(path: Path) -> AgentFile:
+    try:
+        return load(path)
+    except ConfigError as error:
+        typer.echo(f"{path} is not a valid agent configuration:\n{error}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def check(config: ConfigOption) -> None:
+    """Validate a configuration and say what the agent would do; exit 2 if it is invalid."""
+    settings = _load(config)
+    a = settings.agent
+    typer.echo(f"OK: {a.device_type.value} {a.device_id.prefix}")
+    typer.echo(f"  broker {settings.mqtt.url}, queue in {settings.state_dir}")
+    typer.echo(f"  driver {settings.driver.kind}, {len(settings.metrics)} metrics: "
+               + ", ".join(f"{m.name} every {m.period_s:g} s" for m in settings.metrics))
+
+
+@app.command()
+def run(
+    config: ConfigOption,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+) -> None:
+    """Run the agent until SIGTERM or Ctrl-C (or `--duration`)."""
+    settings = _load(config)
+    try:
+        driver = build_driver(settings)
+    except ConfigError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    agent = Agent(settings.agent, driver, settings.mqtt, SystemClock(), settings.state_dir)
+    done = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    agent.start()
+    try:
+        done.wait(duration)
+    finally:
+        agent.stop()
+        if isinstance(driver, ModbusDriver):
+            driver.close()

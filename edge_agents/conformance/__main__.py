@@ -1,0 +1,3 @@
+from edge_agents.conformance.cli import app
+
+app()

@@ -1,0 +1,176 @@
+"""A fleet: one agent per device of a simulated plant, advanced with the plant's clock.
+
+This is what `loopmeter sim run` uses to put a whole plant on the broker as real agents
+would: each device gets its own agent, queue and MQTT connection. Network-drop faults cut
+a device's connection for their window, so its agent stores and forwards.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_agents.agent import Agent, AgentConfig
+from edge_agents.backoff import BackoffSettings
+from edge_agents.driver import SimulatorDriver
+from edge_agents.link import Disconnected, Link, LinkEvent, PahoLink
+from loopmeter.clock import Clock, SystemClock
+from loopmeter.mqtt import ConnectFailed, MqttSettings, Will
+from simulators.device import SimDevice
+from simulators.faults import Fault, FaultKind
+from simulators.plant import Plant
+
+FLEET_TICK_S = 1.0  # clock seconds between two rounds over the fleet
+# The broker answers in real time however fast the plant's clock runs: agents time their
+# connection (connect timeout, backoff, replay rate) on the system clock, and retry quickly
+# so that a reconnect lags a simulated outage by little plant time.
+NETWORK_CLOCK = SystemClock()
+FLEET_BACKOFF = BackoffSettings(initial_s=0.01, max_s=0.05)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceProgress:
+    key: str
+    samples: int
+    messages: int
+    acked_messages: int
+    acked_samples: int
+    queued_samples: int
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FleetProgress:
+    now_ms: int
+    devices: tuple[DeviceProgress, ...]
+
+    @property
+    def messages(self) -> int:
+        return sum(d.messages for d in self.devices)
+
+    @property
+    def acked_messages(self) -> int:
+        return sum(d.acked_messages for d in self.devices)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetResult:
+    """Per device ("line/device"): what was sampled, formed and acknowledged."""
+
+    progress: FleetProgress
+    drained: bool
+
+    @property
+    def devices(self) -> dict[str, DeviceProgress]:
+        return {d.key: d for d in self.progress.devices}
+
+
+class OutageLink:
+    """A link that is down during the given windows of clock time, as a cut cable is."""
+
+    def __init__(self, inner: Link, windows: Sequence[tuple[int, int]], clock: Clock) -> None:
+        self._inner = inner
+        self._windows = tuple(windows)
+        self._clock = clock
+        self._open = False
+
+    def _down(self) -> bool:
+        now = self._clock.now_ms()
+        return any(start <= now < end for start, end in self._windows)
+
+    def open(self, will: Will) -> None:
+        if self._down():
+            raise ConnectFailed("network down (simulated outage)")
+        self._inner.open(will)
+        self._open = True
+
+    def close(self) -> None:
+        self._open = False
+        self._inner.close()
+
+    def poll(self) -> list[LinkEvent]:
+        if self._open and self._down():
+            self.close()
+            return [Disconnected("network down (simulated outage)")]
+        return self._inner.poll()
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> int | None:
+        return None if self._down() else self._inner.publish(topic, payload, retain)
+
+
+def agent_config(device: SimDevice, batch_s: float = 60.0) -> AgentConfig:
+    return AgentConfig(site=device.id.site, line=device.id.line, device=device.id.device,
+                       device_type=device.type, firmware="sim", batch_s=batch_s,
+                       meta={"vendor": "loopmeter", "model": f"sim-{device.type.value}"},
+                       backoff=FLEET_BACKOFF)
+
+
+def run_fleet(
+    plant: Plant, mqtt: MqttSettings, clock: Clock, duration_s: float, state_dir: Path,
+    progress: Callable[[FleetProgress], None] | None = None,
+    link_faults: Sequence[Fault] | None = None, *, drain_s: float = 10.0,
+    batch_s: float = 60.0,
+) -> FleetResult:
+    """Run the plant for `duration_s` of clock time with an agent per device.
+
+    At the end every agent seals what it sampled and the fleet waits until the broker
+    acknowledged everything, or until `drain_s` real seconds pass without an acknowledgement.
+    """
+    agents = [_agent(device, mqtt, clock, state_dir, link_faults or (), batch_s)
+              for device in plant.devices]
+    end_ms = clock.now_ms() + round(duration_s * 1000)
+    try:
+        while clock.now_ms() < end_ms:
+            _round(plant, agents, clock, progress, min(end_ms, clock.now_ms()))
+        for agent in agents:
+            agent.flush()
+        _drain(plant, agents, clock, progress, drain_s)
+        return FleetResult(_progress(agents, clock.now_ms()), all(a.idle for a in agents))
+    finally:
+        for agent in agents:
+            agent.stop()
+
+
+def _drain(plant: Plant, agents: list[Agent], clock: Clock,
+           progress: Callable[[FleetProgress], None] | None, stall_s: float) -> None:
+    acked, since = -1, NETWORK_CLOCK.monotonic()
+    while not all(a.idle for a in agents) and NETWORK_CLOCK.monotonic() - since < stall_s:
+        if sum(a.stats.acked_messages for a in agents) != acked:
+            acked, since = sum(a.stats.acked_messages for a in agents), NETWORK_CLOCK.monotonic()
+        _round(plant, agents, clock, progress, None)
+
+
+def _round(plant: Plant, agents: list[Agent], clock: Clock,
+           progress: Callable[[FleetProgress], None] | None, advance_to: int | None) -> None:
+    """Advance the plant and tick every agent; without `advance_to`, only deliver."""
+    if advance_to is not None:
+        plant.advance_to(advance_to)
+    for agent in agents:
+        if advance_to is None:
+            agent.deliver()
+        else:
+            agent.tick()
+    if progress is not None:
+        progress(_progress(agents, clock.now_ms()))
+    clock.sleep(FLEET_TICK_S)
+
+
+def _agent(device: SimDevice, mqtt: MqttSettings, clock: Clock, state_dir: Path,
+           faults: Sequence[Fault], batch_s: float) -> Agent:
+    config = agent_config(device, batch_s)
+    windows = [(f.at_ms, f.until_ms or f.at_ms) for f in faults
+               if f.kind is FaultKind.NETWORK_DROP and f.targets(device.key)]
+    link = OutageLink(PahoLink(mqtt, f"lm-{device.id.site}-{device.key.replace('/', '-')}"),
+                      windows, clock)
+    return Agent(config, SimulatorDriver(device), mqtt, clock,
+                 state_dir / device.key.replace("/", "-"), link=link,
+                 rng=random.Random(device.key), network_clock=NETWORK_CLOCK)
+
+
+def _progress(agents: list[Agent], now_ms: int) -> FleetProgress:
+    return FleetProgress(now_ms, tuple(
+        DeviceProgress(f"{a.id.line}/{a.id.device}", a.stats.samples, a.stats.messages,
+                       a.stats.acked_messages, a.stats.acked_samples, a.store.depth, a.online)
+        for a in agents))

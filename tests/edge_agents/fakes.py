@@ -1,0 +1,90 @@
+"""Test doubles: a clock that moves only when told, a link that records, a test machine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from edge_agents.driver import Reading
+from edge_agents.link import Acked, Connected, Disconnected, LinkEvent
+from loopmeter.mqtt import ConnectFailed, Will
+
+START_MS = 1_780_000_000_000  # 2026-05-28
+
+
+class StepClock:
+    """Time advances only through `sleep` (or `advance`): tests never wait."""
+
+    def __init__(self, start_ms: int = START_MS) -> None:
+        self.ms = start_ms
+        self._origin = start_ms
+
+    def now_ms(self) -> int:
+        return self.ms
+
+    def monotonic(self) -> float:
+        return (self.ms - self._origin) / 1000
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.ms += round(seconds * 1000)
+
+
+@dataclass
+class FakeLink:
+    """A broker in memory: `up` decides whether connects succeed; acks arrive on `poll`."""
+
+    up: bool = True
+    auto_ack: bool = True
+    published: list[tuple[str, bytes, bool]] = field(default_factory=list)
+    wills: list[Will] = field(default_factory=list)
+    _events: list[LinkEvent] = field(default_factory=list)
+    attempts: int = 0
+    _open: bool = False
+    _mid: int = 0
+
+    def open(self, will: Will) -> None:
+        self.attempts += 1
+        if not self.up:
+            raise ConnectFailed("refused")
+        self.wills.append(will)
+        self._open = True
+        self._events.append(Connected(True, "Success"))
+
+    def close(self) -> None:
+        self._open = False
+
+    def cut(self) -> None:
+        """The network goes down under an open connection."""
+        self.up = False
+        if self._open:
+            self._open = False
+            self._events.append(Disconnected("cut"))
+
+    def poll(self) -> list[LinkEvent]:
+        events, self._events = self._events, []
+        return events
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> int | None:
+        if not self._open:
+            return None
+        self._mid += 1
+        self.published.append((topic, payload, retain))
+        if self.auto_ack:
+            self._events.append(Acked(self._mid, True))
+        return self._mid
+
+    def ack(self, mid: int, accepted: bool = True, retry: bool = False) -> None:
+        self._events.append(Acked(mid, accepted, retry))
+
+    def topics(self, suffix: str) -> list[bytes]:
+        return [payload for topic, payload, _ in self.published if topic.endswith(suffix)]
+
+
+def ramp(names: Sequence[str], now_ms: int) -> Reading:
+    """A test machine: power follows the clock, energy counts up with it."""
+    values: Reading = {"power_kw": float(now_ms // 1000 % 500),
+                       "energy_kwh": round(now_ms / 3_600_000, 3)}
+    return {name: values[name] for name in names}

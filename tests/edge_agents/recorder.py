@@ -1,0 +1,85 @@
+"""A test subscriber that records everything published under a topic filter."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from paho.mqtt.client import Client, MQTTMessage
+from paho.mqtt.reasoncodes import ReasonCode
+
+from loopmeter.clock import SystemClock
+from loopmeter.mqtt import MqttSettings, Session, connect, new_client
+
+CLOCK = SystemClock()
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+
+class Recorder:
+    """Subscribes with QoS 1 in a persistent session, so a broker restart loses nothing."""
+
+    def __init__(self, url: str, topic_filter: str) -> None:
+        self.messages: list[Received] = []
+        self._filter = topic_filter
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        session = Session(f"rec-{uuid.uuid4().hex[:8]}", clean_start=False, expiry_s=600)
+        self._settings = MqttSettings(url=url)
+        self._client = new_client(self._settings, session)
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = lambda *args: self._subscribed.set()
+        self._client.on_message = self._on_message
+        self._client.reconnect_delay_set(1, 2)
+        connect(self._client, self._settings, session)
+
+    def _on_connect(self, client: Client, userdata: Any, flags: Any, reason: ReasonCode,
+                    properties: Any) -> None:
+        client.subscribe(self._filter, qos=1)
+
+    def _on_message(self, client: Client, userdata: Any, message: MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append(Received(message.topic, bytes(message.payload), message.qos,
+                                          bool(message.retain)))
+
+    def snapshot(self, suffix: str = "") -> list[Received]:
+        with self._lock:
+            return [m for m in self.messages if m.topic.endswith(suffix)]
+
+    def start(self) -> None:
+        self._client.loop_start()
+        assert self._subscribed.wait(10), "the recorder could not subscribe"
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+@contextmanager
+def recording(url: str, topic_filter: str) -> Iterator[Recorder]:
+    recorder = Recorder(url, topic_filter)
+    recorder.start()
+    try:
+        yield recorder
+    finally:
+        recorder.stop()
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> bool:
+    """Poll a condition of the real world (a broker delivering), in integration tests only."""
+    deadline = CLOCK.monotonic() + timeout_s
+    while CLOCK.monotonic() < deadline:
+        if condition():
+            return True
+        CLOCK.sleep(0.05)
+    return condition()
