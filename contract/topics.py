@@ -93,6 +93,6 @@ def subscription(kind: MessageKind | None = None, site: str = "+") -> str:
     return f"{PREFIX}/{site}/+/+/{kind.value if kind else '+'}"
 
 
-def shared_subscription(group: str, kind: MessageKind | None = None) -> str:
+def shared_subscription(group: str, kind: MessageKind | None = None, site: str = "+") -> str:
     """MQTT 5 shared subscription, so that workers of one group split the load."""
-    return f"$share/{group}/{subscription(kind)}"
+    return f"$share/{group}/{subscription(kind, site)}"

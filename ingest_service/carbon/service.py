@@ -8,15 +8,12 @@ again whenever one of its days is recalculated.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zoneinfo import ZoneInfo
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ingest_service.carbon.closing import Accounting, code_version
 from ingest_service.carbon.engine import Closed, Engine, Source
@@ -27,6 +24,7 @@ from ingest_service.carbon.registry import load_registry
 from ingest_service.carbon.settings import CarbonSettings
 from loopmeter.clock import Clock
 from loopmeter.influx import InfluxError, InfluxQL, PointWriter
+from loopmeter.ops_http import OpsServer
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +120,8 @@ class Runner:
 
     def serve(self, stop: threading.Event) -> None:
         """Passes every `tick_s` until `stop` is set, with the HTTP endpoints up."""
-        server = HttpServer(self._settings.http_port, self.health.registry, self.healthz)
+        server = OpsServer("127.0.0.1", self._settings.http_port, self.health.registry,
+                           self.healthz, name="carbon-http")
         server.start()
         try:
             while not stop.is_set():
@@ -137,48 +136,3 @@ def _ending_between(since: int, until: int, granularity: Granularity,
     """Periods whose end lies in (since, until]."""
     first = period_containing(since, granularity, tz).start_ms
     return [p for p in periods_between(first, until, granularity, tz) if p.end_ms > since]
-
-
-class HttpServer:
-    """/metrics and /healthz on a thread; port 0 picks a free one (see `port`)."""
-
-    def __init__(self, port: int, registry: CollectorRegistry,
-                 healthy: Callable[[], dict[str, object]]) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(registry, healthy))
-        self._server.daemon_threads = True
-        self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="carbon-http")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-def _handler(registry: CollectorRegistry,
-             healthy: Callable[[], dict[str, object]]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/metrics":
-                self._send(200, "text/plain; version=0.0.4", generate_latest(registry))
-            elif self.path == "/healthz":
-                health = healthy()
-                self._send(200 if health["ok"] else 503, "application/json",
-                           json.dumps(health).encode())
-            else:
-                self._send(404, "text/plain", b"not found\n")
-
-        def _send(self, status: int, kind: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_: object) -> None:  # scrapes are not worth a log line
-            return
-
-    return Handler

@@ -1,0 +1,550 @@
+"""Ingest benchmark: two ceilings, the pipeline, a naive baseline, latency and scaling.
+
+    python -m bench.ingest [--messages 20000] [--samples 20] [--devices 50]
+
+Starts its own Mosquitto, InfluxDB and nginx (`loopmeter.services`) on free ports in a
+temporary folder, so every figure comes from one run on one machine:
+
+    ceiling A   pre-serialised line protocol posted to InfluxDB in batches of 5,000
+    ceiling B   a bare paho subscriber that only receives and acknowledges the stream
+    pipeline    ingest workers (subprocesses): stream published, then drained until every
+                sample is written and acknowledged; 1 and 2 workers; peak RSS of one
+    naive       paho callback -> one synchronous influxdb-client write per message
+    latency     the pipeline at half its measured rate, publish -> acknowledgement
+
+Throughput runs preload the stream into the consumers' persistent sessions, then time the
+drain, so the load generator does not share the cores with the consumer while it is timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from influxdb_client.client.influxdb_client import InfluxDBClient
+from influxdb_client.client.write_api import SYNCHRONOUS
+from paho.mqtt.client import Client, MQTTMessage
+
+from contract import (
+    DataMessage,
+    DeviceId,
+    EquipmentType,
+    MessageKind,
+    Sample,
+    encode,
+    line_protocol,
+    shared_subscription,
+    to_points,
+)
+from contract import decode as contract_decode
+from ingest_service.service import IngestService
+from ingest_service.settings import IngestSettings
+from loopmeter.influx import InfluxQL, InfluxSettings, PointWriter
+from loopmeter.mqtt import MqttSettings, Session, connect, new_client
+from loopmeter.services import LocalServices, ServicePorts
+
+RECEIVE_MAXIMUM = 1000
+CEILING_BATCH = 5000
+
+Message = tuple[str, bytes]
+
+
+# ---------------------------------------------------------------- the stream
+
+
+def payload(seq: int, newest_ms: int, samples: int) -> bytes:
+    """An electricity meter's data message; its newest sample is stamped `newest_ms`."""
+    first = newest_ms - (samples - 1) * 1000
+    return encode(DataMessage(device_type=EquipmentType.ELECTRICITY_METER, seq=seq, samples=[
+        Sample(ts=first + i * 1000, values={"power_kw": 100.0 + i, "energy_kwh": 5000.0 + seq,
+                                            "voltage_v": 10_000.0, "current_a": 42.5 + i})
+        for i in range(samples)]))
+
+
+def device_topics(site: str, devices: int) -> list[str]:
+    return [DeviceId(site, "l1", f"m{d}").topic(MessageKind.DATA) for d in range(devices)]
+
+
+def stream(site: str, messages: int, samples: int, devices: int) -> list[Message]:
+    """`messages` messages spread over `devices`, each with distinct sample timestamps."""
+    topics = device_topics(site, devices)
+    base = int(time.time() * 1000) - 6 * 3_600_000
+    return [(topics[i % devices], payload(i // devices, base + (i // devices + 1) * samples * 1000,
+                                          samples)) for i in range(messages)]
+
+
+def lines_of(messages: Sequence[Message]) -> list[str]:
+    lines: list[str] = []
+    for topic, body in messages:
+        envelope = contract_decode(topic, body, now_ms=int(time.time() * 1000))
+        lines.extend(line_protocol(p) for p in to_points(envelope.topic, envelope.message, 0))
+    return lines
+
+
+# ---------------------------------------------------------------- MQTT helpers
+
+
+class Consumer:
+    """A paho client on a persistent session; `handle` runs for every message."""
+
+    def __init__(self, mqtt_url: str, client_id: str, topic_filter: str,
+                 handle: Callable[[Client, MQTTMessage], object], manual_ack: bool) -> None:
+        self.settings = MqttSettings(url=mqtt_url)
+        self.session = Session(client_id, clean_start=False, expiry_s=3600,
+                               receive_maximum=RECEIVE_MAXIMUM, manual_ack=manual_ack)
+        self.client = new_client(self.settings, self.session)
+        self._filter = topic_filter
+        self._subscribed = threading.Event()
+        self.client.on_connect = lambda c, *_: c.subscribe(self._filter, qos=1)
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self._handle = handle
+        self.client.on_message = self._on_message
+
+    def _on_message(self, client: Client, _userdata: object, message: MQTTMessage) -> None:
+        self._handle(client, message)
+
+    def __enter__(self) -> Consumer:
+        connect(self.client, self.settings, self.session)
+        self.client.loop_start()
+        if not self._subscribed.wait(10):
+            raise RuntimeError("consumer did not subscribe")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def publish(mqtt_url: str, messages: Sequence[Message]) -> None:
+    """Publish at QoS 1 as fast as the broker acknowledges; return when all are acknowledged."""
+    settings = MqttSettings(url=mqtt_url)
+    session = Session(f"load-{uuid.uuid4().hex[:6]}")
+    client = new_client(settings, session)
+    client.max_inflight_messages_set(500)
+    done = threading.Semaphore(0)
+    client.on_publish = lambda *_: done.release()
+    connect(client, settings, session)
+    client.loop_start()
+    for topic, body in messages:
+        client.publish(topic, body, qos=1)
+    for _ in messages:
+        if not done.acquire(timeout=120):
+            raise RuntimeError("the broker stopped acknowledging")
+    client.disconnect()
+    client.loop_stop()
+
+
+def register(mqtt_url: str, client_ids: Sequence[str], topic_filter: str) -> None:
+    """Create the consumers' sessions and subscriptions, so that the broker queues for them."""
+    for client_id in client_ids:
+        with Consumer(mqtt_url, client_id, topic_filter, lambda *_: None, manual_ack=True):
+            pass
+
+
+def forget(mqtt_url: str, client_ids: Sequence[str]) -> None:
+    """End the consumers' sessions, so that later runs do not queue messages for them."""
+    settings = MqttSettings(url=mqtt_url)
+    for client_id in client_ids:
+        session = Session(client_id, clean_start=True, expiry_s=0)
+        client = new_client(settings, session)
+        connected = threading.Event()
+        client.on_connect = lambda *_, done=connected: done.set()
+        connect(client, settings, session)
+        client.loop_start()
+        connected.wait(10)
+        client.disconnect()
+        client.loop_stop()
+
+
+# ---------------------------------------------------------------- measurements
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    count: int
+    seconds: float
+
+    @property
+    def per_s(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else float("nan")
+
+
+def ceiling_database(influx: InfluxSettings, lines: list[str], writers: int) -> Rate:
+    """Line protocol in batches of 5,000, from `writers` concurrent connections."""
+    batches = [lines[i:i + CEILING_BATCH] for i in range(0, len(lines), CEILING_BATCH)]
+
+    def write(share: list[list[str]]) -> None:
+        with PointWriter(influx) as writer:
+            for batch in share:
+                writer.write_lines(batch)
+
+    threads = [threading.Thread(target=write, args=(batches[i::writers],))
+               for i in range(writers)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return Rate(len(lines), time.perf_counter() - start)
+
+
+def _drain(mqtt_url: str, client_id: str, topic_filter: str, total: int,
+           handle: Callable[[Client, MQTTMessage], object], manual_ack: bool) -> float:
+    """Seconds from the first to the last of `total` queued messages handled."""
+    first: list[float] = []
+    seen = 0
+    finished = threading.Event()
+
+    def timed(client: Client, message: MQTTMessage) -> None:
+        nonlocal seen
+        if not first:
+            first.append(time.perf_counter())
+        handle(client, message)
+        seen += 1
+        if seen == total:
+            finished.set()
+
+    with Consumer(mqtt_url, client_id, topic_filter, timed, manual_ack):
+        if not finished.wait(600):
+            raise RuntimeError(f"drained only {seen} of {total} messages")
+        return time.perf_counter() - first[0]
+
+
+def ceiling_broker(mqtt_url: str, messages: list[Message]) -> Rate:
+    client_id = f"bare-{uuid.uuid4().hex[:6]}"
+    topic_filter = shared_subscription(client_id)  # a group of its own: no earlier members
+    register(mqtt_url, [client_id], topic_filter)
+    publish(mqtt_url, messages)
+    seconds = _drain(mqtt_url, client_id, topic_filter, len(messages),
+                     lambda c, m: c.ack(m.mid, m.qos), manual_ack=True)
+    forget(mqtt_url, [client_id])
+    return Rate(len(messages), seconds)
+
+
+def naive(mqtt_url: str, influx: InfluxSettings, messages: list[Message]) -> Rate:
+    """The tutorial way: auto-ack, parse JSON, one synchronous write per message."""
+    client_id, topic_filter = f"naive-{uuid.uuid4().hex[:6]}", "loopmeter/v1/+/+/+/data"
+    reader = InfluxQL(influx)
+    reader.create_database(influx.database)
+    reader.close()
+    register(mqtt_url, [client_id], topic_filter)
+    publish(mqtt_url, messages)
+    with InfluxDBClient(url=influx.url, token="-", org=influx.org) as client:
+        write_api = client.write_api(write_options=SYNCHRONOUS)
+
+        def handle(_client: Client, message: MQTTMessage) -> None:
+            _, _, site, line, device, _ = message.topic.split("/")
+            body = json.loads(message.payload)
+            points = [{"measurement": "telemetry", "time": sample["ts"],
+                       "tags": {"site": site, "line": line, "device": device},
+                       "fields": {k: float(v) for k, v in sample["values"].items()}}
+                      for sample in body["samples"]]
+            write_api.write(bucket=influx.database, record=points, write_precision="ms")
+
+        seconds = _drain(mqtt_url, client_id, topic_filter, len(messages), handle,
+                         manual_ack=False)
+    forget(mqtt_url, [client_id])
+    return Rate(len(messages), seconds)
+
+
+# ---------------------------------------------------------------- the pipeline
+
+
+def _worker_env(services: LocalServices, database: str, state_dir: Path, group: str,
+                http_port: int) -> dict[str, str]:
+    return {**os.environ, "LOOPMETER_INGEST_MQTT__URL": services.mqtt_url,
+            "LOOPMETER_INGEST_INFLUX__URL": services.influx_url,
+            "LOOPMETER_INGEST_INFLUX__DATABASE": database, "LOOPMETER_INGEST_GROUP": group,
+            "LOOPMETER_INGEST_STATE_DIR": str(state_dir),
+            "LOOPMETER_INGEST_HTTP_PORT": str(http_port),
+            "LOOPMETER_INGEST_RECEIVE_MAXIMUM": str(RECEIVE_MAXIMUM),
+            "LOOPMETER_INGEST_LOG_LEVEL": "WARNING"}
+
+
+_METRIC = re.compile(r'^(ingest_points_written_total|ingest_messages_total)\{worker="\d+"\} (\S+)$',
+                     re.MULTILINE)
+
+
+def _counters(port: int) -> dict[str, float]:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return {}
+    return {name: float(value) for name, value in _METRIC.findall(text)}
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineRun:
+    rate: Rate
+    peak_rss_mb: float
+
+
+class Workers:
+    """`count` ingest worker subprocesses of one group; started and stopped as a set."""
+
+    def __init__(self, services: LocalServices, database: str, state_dir: Path,
+                 count: int, base_port: int) -> None:
+        self._group = f"bench{uuid.uuid4().hex[:6]}"
+        self._env = _worker_env(services, database, state_dir, self._group, base_port)
+        self.ports = [base_port + i for i in range(count)]
+        self._processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        self._processes = [subprocess.Popen(
+            [sys.executable, "-m", "ingest_service", "run", "--worker", str(i)], env=self._env)
+            for i in range(len(self.ports))]
+        _until(lambda: all(_counters(p) for p in self.ports), 60, "the workers to start")
+
+    def stop(self) -> list[float]:
+        """Stop gracefully; the peak RSS of each worker, in MB."""
+        peaks = [_peak_rss_mb(p.pid) for p in self._processes]
+        for process in self._processes:
+            process.send_signal(signal.SIGTERM)
+        for process in self._processes:
+            process.wait(60)
+        return peaks
+
+    @property
+    def client_ids(self) -> list[str]:
+        return [f"{self._group}-{i}" for i in range(len(self.ports))]
+
+    def totals(self) -> tuple[float, float]:
+        counters = [_counters(p) for p in self.ports]
+        return (sum(c.get("ingest_messages_total", 0) for c in counters),
+                sum(c.get("ingest_points_written_total", 0) for c in counters))
+
+
+def _peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def _until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def pipeline(services: LocalServices, database: str, state_dir: Path, messages: list[Message],
+             samples: int, workers: int, base_port: int) -> PipelineRun:
+    reader = InfluxQL(InfluxSettings(url=services.influx_url))
+    reader.create_database(database)
+    reader.close()
+    group = Workers(services, database, state_dir, workers, base_port)
+    group.start()
+    group.stop()  # the sessions now exist: the broker queues the stream for them
+    publish(services.mqtt_url, messages)
+    group.start()
+    total = len(messages) * samples
+    _until(lambda: group.totals()[0] > 0, 60, "the first message")
+    start = time.perf_counter()
+    # Points written include the workers' own health points: wait for the samples' count.
+    _until(lambda: group.totals()[1] >= total, 600, "every sample written")
+    seconds = time.perf_counter() - start
+    peaks = group.stop()
+    forget(services.mqtt_url, group.client_ids)
+    return PipelineRun(Rate(total, seconds), max(peaks))
+
+
+# ---------------------------------------------------------------- latency
+
+
+def latency(services: LocalServices, database: str, state_dir: Path, rate_msgs: float,
+            samples: int, seconds: float) -> list[float]:
+    """End-to-end delays (s) at `rate_msgs` messages/s: publish -> stored and acknowledged."""
+    settings = IngestSettings(
+        mqtt=MqttSettings(url=services.mqtt_url),
+        influx=InfluxSettings(url=services.influx_url, database=database),
+        group=f"lat{uuid.uuid4().hex[:6]}", state_dir=state_dir, http_port=None,
+        receive_maximum=RECEIVE_MAXIMUM)
+    with IngestService(settings) as service:
+        publisher = subprocess.Popen([
+            sys.executable, "-m", "bench.ingest", "paced", "--mqtt-url", services.mqtt_url,
+            "--rate", str(rate_msgs), "--seconds", str(seconds), "--samples", str(samples)])
+        if publisher.wait(seconds + 120) != 0:
+            raise RuntimeError("the paced publisher failed")
+        expected = int(rate_msgs * seconds)
+        _until(lambda: service.stats.messages_in >= expected and service.stats.unacked == 0,
+               120, "the paced stream")
+        return list(service.stats.recent_delays)
+
+
+def paced(mqtt_url: str, rate: float, seconds: float, samples: int) -> None:
+    """Publish live messages (newest sample = now) at `rate` per second for `seconds`."""
+    settings = MqttSettings(url=mqtt_url)
+    session = Session(f"paced-{uuid.uuid4().hex[:6]}")
+    client = new_client(settings, session)
+    client.max_inflight_messages_set(1000)
+    connect(client, settings, session)
+    client.loop_start()
+    topics = device_topics(f"lat-{uuid.uuid4().hex[:6]}", 50)
+    count = int(rate * seconds)
+    start = time.monotonic()
+    infos = []
+    for i in range(count):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        infos.append(client.publish(topics[i % len(topics)],
+                                    payload(i // len(topics), int(time.time() * 1000), samples),
+                                    qos=1))
+    for info in infos:
+        info.wait_for_publish(60)
+    client.disconnect()
+    client.loop_stop()
+
+
+# ---------------------------------------------------------------- the report
+
+
+def percentile(values: Sequence[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 \
+        else float("nan")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as folder:
+        root = Path(folder)
+        ports = ServicePorts(*_free_ports(3))
+        services = LocalServices(root / "services", ports)
+        services.up()
+        try:
+            return _measure(services, root, args)
+        finally:
+            services.down()
+
+
+def _best(runs: list[PipelineRun]) -> PipelineRun:
+    return max(runs, key=lambda run: run.rate.per_s)
+
+
+def _ceilings(services: LocalServices, messages: list[Message], lines: list[str],
+              repeat: int) -> tuple[Rate, Rate]:
+    reader = InfluxQL(InfluxSettings(url=services.influx_url))
+    databases = [f"ceiling{i}" for i in range(2 * repeat)]
+    for name in databases:
+        reader.create_database(name)
+    reader.close()
+    a = max((ceiling_database(InfluxSettings(url=services.influx_url, database=db), lines,
+                              1 + i % 2) for i, db in enumerate(databases)),
+            key=lambda rate: rate.per_s)
+    b = max((ceiling_broker(services.mqtt_url, messages) for _ in range(repeat)),
+            key=lambda rate: rate.per_s)
+    return a, b
+
+
+def _pipelines(services: LocalServices, root: Path, messages: list[Message],
+               args: argparse.Namespace) -> tuple[PipelineRun, PipelineRun]:
+    """Best of `repeat` runs with one and with two workers, interleaved."""
+    runs: dict[int, list[PipelineRun]] = {1: [], 2: []}
+    for attempt in range(args.repeat):
+        for workers in (1, 2):
+            runs[workers].append(pipeline(
+                services, f"pipeline{workers}_{attempt}", root / f"state{workers}_{attempt}",
+                messages, args.samples, workers, args.port))
+    return _best(runs[1]), _best(runs[2])
+
+
+def _measure(services: LocalServices, root: Path, args: argparse.Namespace) -> dict[str, Any]:
+    messages = stream("bench", args.messages, args.samples, args.devices)
+    print(f"stream: {args.messages} messages x {args.samples} samples, {args.devices} devices;"
+          f" best of {args.repeat} runs per throughput figure")
+    a, b = _ceilings(services, messages, lines_of(messages), args.repeat)
+    b_samples = b.per_s * args.samples
+    print(f"ceiling A (InfluxDB, batches of 5000): {a.per_s:,.0f} points/s")
+    print(f"ceiling B (bare subscriber): {b.per_s:,.0f} messages/s = {b_samples:,.0f} samples/s")
+    one, two = _pipelines(services, root, messages, args)
+    naive_rate = naive(services.mqtt_url, InfluxSettings(url=services.influx_url,
+                                                         database="naive"),
+                       messages[:args.naive_messages]).per_s * args.samples
+    lower = min(a.per_s, b_samples)
+    for name, run in (("1 worker", one), ("2 workers", two)):
+        print(f"pipeline, {name}: {run.rate.per_s:,.0f} samples/s = "
+              f"{run.rate.per_s / lower:.0%} of the lower ceiling, "
+              f"x{run.rate.per_s / naive_rate:.1f} the naive baseline; "
+              f"peak RSS {run.peak_rss_mb:.0f} MB per worker")
+    print(f"naive baseline ({args.naive_messages} messages): {naive_rate:,.0f} samples/s")
+    print(f"scaling, 2 workers / 1 worker: x{two.rate.per_s / one.rate.per_s:.2f}")
+    half = one.rate.per_s / 2 / args.samples
+    delays = latency(services, "latency", root / "state-latency", half, args.samples,
+                     args.latency_seconds)
+    p50, p99 = percentile(delays, 50), percentile(delays, 99)
+    print(f"latency, 1 worker at half its rate ({half * args.samples:,.0f} samples/s, "
+          f"{len(delays)} messages): p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    return {"messages": args.messages, "samples_per_message": args.samples,
+            "devices": args.devices, "ceiling_a_points_per_s": a.per_s,
+            "ceiling_b_messages_per_s": b.per_s, "ceiling_b_samples_per_s": b_samples,
+            "pipeline_samples_per_s": one.rate.per_s, "pipeline_peak_rss_mb": one.peak_rss_mb,
+            "pipeline_vs_lower_ceiling": one.rate.per_s / lower,
+            "two_workers_samples_per_s": two.rate.per_s,
+            "two_workers_vs_lower_ceiling": two.rate.per_s / lower,
+            "scaling_two_vs_one": two.rate.per_s / one.rate.per_s,
+            "naive_samples_per_s": naive_rate, "pipeline_vs_naive": one.rate.per_s / naive_rate,
+            "two_workers_vs_naive": two.rate.per_s / naive_rate,
+            "latency_rate_samples_per_s": half * args.samples, "latency_p50_s": p50,
+            "latency_p99_s": p99, "latency_messages": len(delays)}
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command")
+    bench = commands.add_parser("run", help="the whole benchmark (the default)")
+    for command in (parser, bench):
+        command.add_argument("--messages", type=int, default=20_000)
+        command.add_argument("--samples", type=int, default=20, help="samples per message")
+        command.add_argument("--devices", type=int, default=50)
+        command.add_argument("--naive-messages", type=int, default=1000)
+        command.add_argument("--latency-seconds", type=float, default=20.0)
+        command.add_argument("--repeat", type=int, default=2,
+                             help="throughput runs per figure; the best counts")
+        command.add_argument("--port", type=int, default=19190, help="first worker HTTP port")
+        command.add_argument("--json", type=Path, help="also write the figures here")
+    pace = commands.add_parser("paced", help="(internal) the latency run's publisher")
+    pace.add_argument("--mqtt-url", required=True)
+    pace.add_argument("--rate", type=float, required=True)
+    pace.add_argument("--seconds", type=float, required=True)
+    pace.add_argument("--samples", type=int, required=True)
+    args = parser.parse_args(argv)
+    if args.command == "paced":
+        paced(args.mqtt_url, args.rate, args.seconds, args.samples)
+        return
+    figures = run(args)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
+
+

@@ -1,0 +1,1 @@
+"""Loopmeter ingest: MQTT telemetry, validated by the contract, stored in InfluxDB."""

@@ -1,0 +1,164 @@
+"""`loopmeter ingest`: run workers and inspect or replay dead letters."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from ingest_service.dlq import replay as replay_letters
+from ingest_service.policy import Backoff, Undelivered, WritePolicy
+from ingest_service.service import IngestService
+from ingest_service.settings import IngestSettings
+from ingest_service.storage import DeadLetters, open_database, worker_database
+from loopmeter.clock import SystemClock
+from loopmeter.influx import PointWriter
+
+app = typer.Typer(help="MQTT telemetry into InfluxDB, acknowledged only once stored.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+dlq_app = typer.Typer(help="Dead letters: messages and points that could not be stored.",
+                      no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+Worker = Annotated[int | None, typer.Option(help="Worker index; default: the settings' worker.")]
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per log record, with the worker index."""
+
+    def __init__(self, worker: int) -> None:
+        super().__init__()
+        self._worker = worker
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+                 "level": record.levelname, "logger": record.name, "worker": self._worker,
+                 "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _configure_logging(settings: IngestSettings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines(settings.worker))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+
+
+@app.command()
+def run(
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes to run.")] = 1,
+    worker: Worker = None,
+) -> None:
+    """Run ingest workers until SIGINT/SIGTERM; they drain and acknowledge before exiting."""
+    settings = IngestSettings()
+    if worker is not None:
+        settings = settings.for_worker(worker)
+    if workers > 1:
+        if settings.subscription != "shared":
+            raise typer.BadParameter("several workers need subscription=shared")
+        raise typer.Exit(_run_processes(settings, workers))
+    _configure_logging(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with IngestService(settings) as service:
+        while not stop.wait(1.0):
+            if service.failure:
+                raise typer.Exit(1)
+
+
+def _run_processes(settings: IngestSettings, workers: int) -> int:
+    """Run workers settings.worker .. + workers - 1 as child processes; forward signals."""
+    children = [subprocess.Popen([sys.executable, "-m", "ingest_service", "run", "--worker",
+                                  str(settings.worker + i)]) for i in range(workers)]
+
+    def forward(sig: int, _frame: object) -> None:
+        for child in children:
+            child.send_signal(sig)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, forward)
+    return max(child.wait() for child in children)
+
+
+@contextmanager
+def _dead_letters(settings: IngestSettings, worker: int) -> Iterator[DeadLetters]:
+    connection = open_database(worker_database(settings.state_dir, worker))
+    try:
+        yield DeadLetters(connection, settings.dead_letters.max_entries,
+                          settings.dead_letters.max_payload_bytes)
+    finally:
+        connection.close()
+
+
+def _worker(settings: IngestSettings, worker: int | None) -> int:
+    return settings.worker if worker is None else worker
+
+
+@dlq_app.command("list")
+def list_letters(
+    reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    worker: Worker = None,
+) -> None:
+    """Counts by reason, then the oldest dead letters (id, time, reason, topic, detail)."""
+    settings = IngestSettings()
+    with _dead_letters(settings, _worker(settings, worker)) as store:
+        typer.echo(f"stored: {len(store)}  evicted: {store.evicted()}  by reason: "
+                   + json.dumps(store.counts(), sort_keys=True))
+        for entry in store.entries(reason, limit):
+            letter = entry.letter
+            when = datetime.fromtimestamp(letter.received_ms / 1000, UTC).isoformat()
+            typer.echo(f"{entry.id}\t{when}\t{letter.reason}\t{letter.topic}\t"
+                       f"{letter.detail[:120]}")
+
+
+@dlq_app.command()
+def show(entry_id: Annotated[int, typer.Argument(help="Id from `dlq list`.")],
+         worker: Worker = None) -> None:
+    """One dead letter in full, with its raw payload."""
+    settings = IngestSettings()
+    with _dead_letters(settings, _worker(settings, worker)) as store:
+        entry = store.get(entry_id)
+        if entry is None:
+            typer.echo(f"no dead letter {entry_id}", err=True)
+            raise typer.Exit(1)
+        letter = entry.letter
+        typer.echo(json.dumps({
+            "id": entry.id, "received_ms": letter.received_ms, "topic": letter.topic,
+            "kind": letter.kind, "reason": letter.reason, "detail": letter.detail,
+            "truncated": entry.truncated,
+            "payload": letter.payload.decode(errors="backslashreplace")}, indent=2))
+
+
+@dlq_app.command()
+def replay(
+    reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
+    worker: Worker = None,
+) -> None:
+    """Write every dead letter that is valid now (after a fix) and remove it."""
+    settings = IngestSettings()
+    clock = SystemClock()
+    retry = settings.retry
+    with _dead_letters(settings, _worker(settings, worker)) as store, \
+            PointWriter(settings.influx) as writer:
+        policy = WritePolicy(writer, clock, Backoff(retry.initial_backoff_s,
+                                                    retry.max_backoff_s), retry.max_throttle_s)
+        try:
+            result = replay_letters(store, list(store.iterate(reason)), policy,
+                                    settings.influx.database, clock.now_ms())
+        except Undelivered as error:
+            typer.echo(f"InfluxDB unavailable, nothing removed: {error}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"replayed {result.replayed}, still invalid {result.still_invalid}, "
+               f"rejected by InfluxDB {result.rejected}")

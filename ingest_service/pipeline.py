@@ -1,0 +1,212 @@
+"""The pure core of ingest: messages in, batches out, acknowledgements in received order.
+
+    offer(message) ──decode──► valid: its points join the batch
+                         └──► invalid: a dead letter joins the batch
+    seal() ── the batch ──► commit(batch): dead letters to their store, points to InfluxDB
+                            (or the spool), then every message acknowledged, in order
+    flush() = commit(seal())
+
+A message is acknowledged only after everything it produced is durable, and only after every
+message received before it: batches are committed one at a time, in the order they were
+sealed, and a batch's deliveries are acknowledged in the order they arrived, which is also
+the order MQTT requires for PUBACKs. `offer`/`seal`/`report` may run on one thread while
+`commit` runs on another (decoding the next batch while the last one is written). A batch is
+bounded by points, messages and age; the broker's receive maximum bounds what waits for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from contract import ContractError, DataMessage, Envelope, Point, decode, line_protocol
+from contract.points import to_points
+from ingest_service.quality import SequenceTracker, quality_points
+from ingest_service.settings import BatchSettings
+from ingest_service.stats import Stats
+from ingest_service.storage import DeadLetter
+from ingest_service.store import DurableStore
+from loopmeter.clock import Clock
+
+log = logging.getLogger(__name__)
+
+HEALTH = "ingest_health"
+INTERNAL_ERROR = "internal_error"  # dead-letter reason: decoding raised something unexpected
+DEAD_LETTERS = "dead_letters"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What acknowledges one MQTT message: its packet id on one connection."""
+
+    mid: int
+    qos: int
+    connection: int
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    topic: str
+    payload: bytes
+    received_ms: int
+    received_at: float  # the clock's monotonic seconds
+    delivery: Delivery
+
+
+class AckSink(Protocol):
+    def ack(self, delivery: Delivery) -> None: ...
+
+
+class DeadLetterSink(Protocol):
+    def add(self, letters: Sequence[DeadLetter]) -> None: ...
+
+
+@dataclass(slots=True)
+class Batch:
+    lines: list[str]
+    sources: list[str]  # the topic each line came from, for dead-lettering a rejected point
+    letters: list[DeadLetter]
+    deliveries: list[Delivery]
+    newest_ms: list[int]  # the newest sample of each live data message
+    first_at: float | None = None
+
+
+def _empty() -> Batch:
+    return Batch([], [], [], [], [])
+
+
+class Pipeline:
+    """Decodes, batches, stores and acknowledges."""
+
+    def __init__(self, store: DurableStore, dead_letters: DeadLetterSink, acks: AckSink,
+                 tracker: SequenceTracker, clock: Clock, limits: BatchSettings,
+                 stats: Stats) -> None:
+        self._store = store
+        self._dead_letters = dead_letters
+        self._acks = acks
+        self._tracker = tracker
+        self._clock = clock
+        self._limits = limits
+        self._stats = stats
+        self._batch = _empty()
+        self._received = 0
+        self._acked = 0
+        self._sealed_at: deque[float] = deque()
+        self._reported_letters: dict[str, int] = {}
+        self._last_report_ms = 0
+
+    def offer(self, inbound: Inbound) -> None:
+        batch = self._batch
+        if batch.first_at is None:
+            batch.first_at = inbound.received_at
+        batch.deliveries.append(inbound.delivery)
+        self._received += 1
+        self._stats.messages_in += 1
+        try:
+            envelope = decode(inbound.topic, inbound.payload, now_ms=inbound.received_ms)
+            points = to_points(envelope.topic, envelope.message, inbound.received_ms)
+        except ContractError as error:
+            self._dead_letter(inbound, error.reason.value, str(error))
+            return
+        except Exception as error:  # a bug must not let one message stall the stream
+            log.exception("cannot process a message on %s", inbound.topic)
+            self._dead_letter(inbound, INTERNAL_ERROR, f"{type(error).__name__}: {error}")
+            return
+        self._track(envelope, inbound.received_ms)
+        if isinstance(envelope.message, DataMessage) and not envelope.message.historical:
+            batch.newest_ms.append(max(s.ts for s in envelope.message.samples))
+        self.add_points(points, inbound.topic)
+
+    def _dead_letter(self, inbound: Inbound, reason: str, detail: str) -> None:
+        self._batch.letters.append(DeadLetter(inbound.received_ms, inbound.topic, "message",
+                                              reason, detail, inbound.payload))
+
+    def add_points(self, points: Sequence[Point], source: str = "") -> None:
+        """Add points to the batch; without a message, they need no acknowledgement."""
+        self._batch.lines.extend(line_protocol(p) for p in points)
+        self._batch.sources.extend([source] * len(points))
+
+    def _track(self, envelope: Envelope, received_ms: int) -> None:
+        message = envelope.message
+        if isinstance(message, DataMessage):
+            self._tracker.observe(envelope.topic.device, message.seq,
+                                  [s.ts for s in message.samples], received_ms)
+
+    def due(self) -> bool:
+        return self.seconds_until_due() == 0.0
+
+    def full(self) -> bool:
+        """The batch has reached a size bound; what is waiting should not join it."""
+        batch = self._batch
+        return (len(batch.lines) >= self._limits.max_points
+                or len(batch.deliveries) >= self._limits.max_messages)
+
+    def seconds_until_due(self) -> float | None:
+        """0 when the batch must be written now, None when it is empty."""
+        batch = self._batch
+        if not batch.lines and not batch.deliveries:
+            return None
+        if self.full() or batch.first_at is None:
+            return 0.0
+        return max(0.0, batch.first_at + self._limits.max_delay_s - self._clock.monotonic())
+
+    def seal(self) -> Batch:
+        """Close the batch and start a new one; commit the result next."""
+        batch, self._batch = self._batch, _empty()
+        if batch.deliveries and batch.first_at is not None:
+            self._sealed_at.append(batch.first_at)
+        return batch
+
+    def commit(self, batch: Batch) -> None:
+        """Store the batch durably, then acknowledge its messages in received order."""
+        self._dead_letters.add(batch.letters)
+        self._stats.dead_letters.update(letter.reason for letter in batch.letters)
+        self._store.store(batch.lines, batch.sources)
+        for delivery in batch.deliveries:
+            self._acks.ack(delivery)
+        self._acked += len(batch.deliveries)
+        if batch.deliveries and batch.first_at is not None:
+            self._sealed_at.popleft()
+            self._stats.batch_latency.observe(self._clock.monotonic() - batch.first_at)
+        now_ms = self._clock.now_ms()
+        for newest in batch.newest_ms:
+            self._stats.delayed((now_ms - newest) / 1000)
+
+    def flush(self) -> None:
+        self.commit(self.seal())
+
+    def unacked(self) -> tuple[int, float]:
+        """Messages received but not acknowledged, and the age in seconds of the oldest."""
+        try:
+            oldest: float | None = self._sealed_at[0]
+        except IndexError:  # nothing sealed is waiting (another thread may just have taken it)
+            oldest = self._batch.first_at
+        age = self._clock.monotonic() - oldest if oldest is not None else 0.0
+        return self._received - self._acked, age
+
+    def report(self, worker: int) -> None:
+        """Add this interval's quality counts and the worker's health to the batch."""
+        # Whole seconds plus the worker index, and a second after the last report at least:
+        # no report overwrites another one, of this worker or of any other.
+        time_ms = max(self._clock.now_ms() // 1000 * 1000 + worker, self._last_report_ms + 1000)
+        self._last_report_ms = time_ms
+        self.add_points(quality_points(self._tracker.take(), time_ms))
+        self.add_points(self._health_points(worker, time_ms))
+
+    def _health_points(self, worker: int, time_ms: int) -> list[Point]:
+        stats = self._stats
+        health = Point(HEALTH, (("worker", str(worker)),), {
+            "spool_depth": stats.spool_points, "dead_letters_total":
+            sum(stats.dead_letters.values()), "messages_in": stats.messages_in,
+            "points_written": stats.points_written}, time_ms)
+        letters = []
+        for reason, total in stats.dead_letters.items():
+            fresh = total - self._reported_letters.get(reason, 0)
+            if fresh:
+                letters.append(Point(DEAD_LETTERS, (("reason", reason), ("worker", str(worker))),
+                                     {"count": fresh}, time_ms))
+        self._reported_letters = dict(stats.dead_letters)
+        return [health, *letters]

@@ -1,0 +1,105 @@
+"""What to do when InfluxDB refuses a write: the classified errors turned into actions.
+
+    400/422 WriteRejected  halve the batch until the offending lines are alone; dead-letter them
+    413 BatchTooLarge      halve the batch; a single line too large is dead-lettered
+    429/503 Throttled      wait Retry-After (capped), or the backoff if the server gave none
+    other Unavailable      wait the capped, doubling backoff
+
+Waiting stops once `patience_s` is used up: the lines not yet written are handed back in
+`Undelivered`, for the spool. Rewriting lines that were already stored is harmless: a point is
+identified by its series and timestamp, so InfluxDB keeps one copy.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from loopmeter.clock import Clock
+from loopmeter.influx import BatchTooLarge, Throttled, Unavailable, WriteRejected
+
+
+class LineWriter(Protocol):
+    def write_lines(self, lines: Sequence[str], database: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One line that InfluxDB will never take, and the server's reason."""
+
+    line: str
+    status: int
+    message: str
+
+
+class Undelivered(Exception):
+    """InfluxDB stayed unavailable; `lines` were not written (and `rejected` were refused)."""
+
+    def __init__(self, lines: list[str], rejected: list[Rejection], cause: str) -> None:
+        self.lines = lines
+        self.rejected = rejected
+        super().__init__(cause)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Capped doubling waits: initial, 2 × initial, ... up to `maximum`."""
+
+    initial_s: float
+    maximum_s: float
+
+    def wait(self, failures: int) -> float:
+        return min(self.maximum_s, self.initial_s * float(1 << min(failures, 30)))
+
+
+class WritePolicy:
+    """Writes a batch of lines through a writer, splitting, backing off and rejecting."""
+
+    def __init__(self, writer: LineWriter, clock: Clock, backoff: Backoff,
+                 max_throttle_s: float) -> None:
+        self._writer = writer
+        self._clock = clock
+        self._backoff = backoff
+        self._max_throttle_s = max_throttle_s
+
+    def deliver(self, lines: Sequence[str], patience_s: float,
+                database: str | None = None) -> list[Rejection]:
+        """Write every line or reject it; raise Undelivered when patience runs out."""
+        pending: deque[list[str]] = deque([list(lines)] if lines else [])
+        rejected: list[Rejection] = []
+        deadline = self._clock.monotonic() + patience_s
+        failures = 0
+        while pending:
+            chunk = pending.popleft()
+            try:
+                self._writer.write_lines(chunk, database)
+                failures = 0
+            except (WriteRejected, BatchTooLarge) as error:
+                status, message = _refusal(error)
+                if len(chunk) == 1:
+                    rejected.append(Rejection(chunk[0], status, message))
+                else:
+                    half = len(chunk) // 2
+                    pending.extendleft([chunk[half:], chunk[:half]])
+            except (Throttled, Unavailable) as error:
+                pending.appendleft(chunk)
+                wait = self._wait(error, failures)
+                failures += 1
+                if self._clock.monotonic() + wait > deadline:
+                    raise Undelivered([line for c in pending for line in c], rejected,
+                                      str(error)) from error
+                self._clock.sleep(wait)
+        return rejected
+
+    def _wait(self, error: Throttled | Unavailable, failures: int) -> float:
+        if isinstance(error, Throttled) and error.retry_after_s is not None:
+            return min(max(0.0, error.retry_after_s), self._max_throttle_s)
+        return self._backoff.wait(failures)
+
+
+def _refusal(error: WriteRejected | BatchTooLarge) -> tuple[int, str]:
+    if isinstance(error, WriteRejected):
+        return error.status, error.message
+    return 413, str(error) or "request entity too large"

@@ -1,0 +1,89 @@
+"""Per-device completeness of the data stream: sequence gaps, duplicates, reordering, lateness.
+
+A device numbers its data messages 0, 1, 2, ... (`seq`). The tracker remembers, per device,
+the highest seq seen and which of the `window` seqs below it arrived, as the bits of an int:
+
+    seq_gaps     seqs skipped when a higher one arrived (a later arrival undoes nothing:
+                 the number still missing is seq_gaps - reordered)
+    duplicates   a seq that already arrived (a redelivery or a resend)
+    reordered    a seq below the highest that had not arrived yet, or too old to tell
+    late_samples samples older than `late_after_ms` when their message arrived
+    messages     data messages seen
+
+Counts are per interval: `take()` returns them and starts from zero, so a sum over time is
+the total. Each worker tracks what it receives: with several workers on one shared
+subscription, a device's messages are split among them and each worker sees gaps that
+another worker filled (see docs/ingest.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+from contract import DeviceId, Point
+
+QUALITY = "ingest_quality"
+
+
+@dataclass(slots=True)
+class Quality:
+    seq_gaps: int = 0
+    duplicates: int = 0
+    reordered: int = 0
+    late_samples: int = 0
+    messages: int = 0
+
+    def as_fields(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(slots=True)
+class _Device:
+    highest: int
+    seen: int  # bit i set: seq `highest - i` arrived
+
+
+class SequenceTracker:
+    """Completeness counters per device, bounded by `window` bits of memory per device."""
+
+    def __init__(self, late_after_ms: int, window: int = 1024) -> None:
+        self._late_after_ms = late_after_ms
+        self._window = window
+        self._mask = (1 << window) - 1
+        self._devices: dict[DeviceId, _Device] = {}
+        self._counts: dict[DeviceId, Quality] = {}
+
+    def observe(self, device: DeviceId, seq: int, sample_ts: Sequence[int],
+                received_ms: int) -> None:
+        counts = self._counts.setdefault(device, Quality())
+        counts.messages += 1
+        counts.late_samples += sum(ts < received_ms - self._late_after_ms for ts in sample_ts)
+        state = self._devices.get(device)
+        if state is None:
+            self._devices[device] = _Device(seq, 1)
+        elif seq > state.highest:
+            counts.seq_gaps += seq - state.highest - 1
+            state.seen = ((state.seen << (seq - state.highest)) | 1) & self._mask
+            state.highest = seq
+        else:
+            self._earlier(state, state.highest - seq, counts)
+
+    def _earlier(self, state: _Device, offset: int, counts: Quality) -> None:
+        if offset >= self._window:
+            counts.reordered += 1
+        elif state.seen >> offset & 1:
+            counts.duplicates += 1
+        else:
+            counts.reordered += 1
+            state.seen |= 1 << offset
+
+    def take(self) -> dict[DeviceId, Quality]:
+        """The counts since the last call, per device that sent anything."""
+        counts, self._counts = self._counts, {}
+        return counts
+
+
+def quality_points(counts: dict[DeviceId, Quality], time_ms: int) -> list[Point]:
+    return [Point(QUALITY, (("device", d.device), ("line", d.line), ("site", d.site)),
+                  dict(q.as_fields()), time_ms) for d, q in counts.items()]

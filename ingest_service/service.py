@@ -1,0 +1,239 @@
+"""One ingest worker: wires the MQTT source, the pipeline, the stores and the HTTP server.
+
+    IngestService(settings).start()   connect, subscribe, run the pipeline threads
+    IngestService.stop()              stop taking messages, write and acknowledge what is
+                                      pending, disconnect
+
+Two threads share the work: `ingest-<worker>` decodes messages into batches and seals them;
+`commit-<worker>` writes sealed batches, acknowledges their messages and replays the spool.
+One sealed batch may wait between them, so decoding overlaps the write without letting
+either run ahead unboundedly; only the commit thread touches InfluxDB and SQLite.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from contract import shared_subscription, subscription
+from ingest_service.pipeline import Batch, Inbound, Pipeline
+from ingest_service.policy import Backoff, WritePolicy
+from ingest_service.quality import SequenceTracker
+from ingest_service.settings import IngestSettings
+from ingest_service.source import MqttSource
+from ingest_service.stats import Stats
+from ingest_service.storage import DeadLetters, Spool, open_database, worker_database
+from ingest_service.store import DurableStore
+from ingest_service.web import stats_registry
+from loopmeter.clock import Clock, SystemClock
+from loopmeter.influx import InfluxError, InfluxQL, PointWriter
+from loopmeter.mqtt import ConnectFailed, Session
+from loopmeter.ops_http import OpsServer
+
+log = logging.getLogger(__name__)
+
+_IDLE_WAIT_S = 0.25
+
+
+def _topic_filter(settings: IngestSettings) -> str:
+    if settings.subscription == "shared":
+        return shared_subscription(settings.group, site=settings.site)
+    return subscription(site=settings.site)
+
+
+class IngestService:
+    def __init__(self, settings: IngestSettings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.stats = Stats()
+        self._clock = clock or SystemClock()
+        self._writer = PointWriter(settings.influx)
+        self._inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.receive_maximum + 100)
+        self._sealed: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"ingest-{settings.worker}",
+                                        daemon=True)
+        self._committer = threading.Thread(target=self._commit_loop,
+                                           name=f"commit-{settings.worker}", daemon=True)
+        self._failed: str | None = None
+        self._db = open_database(worker_database(settings.state_dir, settings.worker))
+        self.dead_letters = DeadLetters(self._db, settings.dead_letters.max_entries,
+                                        settings.dead_letters.max_payload_bytes)
+        self.spool = Spool(self._db, settings.spool.max_bytes)
+        self.source = MqttSource(settings.mqtt, Session(
+            settings.client_id, clean_start=False, expiry_s=settings.session_expiry_s,
+            receive_maximum=settings.receive_maximum, manual_ack=True),
+            _topic_filter(settings), self._clock, self._inbox)
+        self.pipeline = self._pipeline()
+        self.http: OpsServer | None = None
+
+    def _pipeline(self) -> Pipeline:
+        retry = self.settings.retry
+        backoff = Backoff(retry.initial_backoff_s, retry.max_backoff_s)
+        policy = WritePolicy(self._writer, self._clock, backoff, retry.max_throttle_s)
+        self._store = DurableStore(policy, self.spool, self.dead_letters, self._clock,
+                                   database=self.settings.influx.database,
+                                   patience_s=retry.spool_after_s, backoff=backoff,
+                                   stats=self.stats)
+        tracker = SequenceTracker(int(self.settings.late_after_s * 1000))
+        return Pipeline(self._store, self.dead_letters, self.source, tracker, self._clock,
+                        self.settings.batch, self.stats)
+
+    def start(self) -> IngestService:
+        """Connect first (ConnectFailed leaves nothing running), then serve and process."""
+        if self.settings.create_database:
+            self._create_database()
+        try:
+            self.source.start()
+        except ConnectFailed:
+            self._close()
+            raise
+        if self.settings.http_port is not None:
+            port = self.settings.http_port + self.settings.worker if self.settings.http_port else 0
+            self.http = OpsServer(self.settings.http_host, port,
+                                  stats_registry(self.stats, self.settings.worker), self.health,
+                                  name=f"ingest-http-{self.settings.worker}")
+            self.http.start()
+        self._committer.start()
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Drain: write and acknowledge every message received, then disconnect."""
+        self._stopping.set()
+        self._thread.join(timeout_s)
+        self._committer.join(timeout_s)
+        self.stats.unacked, self.stats.oldest_unacked_s = self.pipeline.unacked()
+        self.source.stop()
+        if self.http:
+            self.http.stop()
+        self._close()
+
+    def _close(self) -> None:
+        self._writer.close()
+        self._db.close()
+
+    def __enter__(self) -> IngestService:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def wait_idle(self, quiet_s: float = 2.0, timeout_s: float = 120.0) -> bool:
+        """Wait until nothing arrived for `quiet_s` and every message is acknowledged.
+
+        For demos and tests that publish a finite stream; False if `timeout_s` passed first.
+        """
+        seen, since = -1, time.monotonic()
+        deadline = since + timeout_s
+        while time.monotonic() < deadline and self._failed is None:
+            unacked, _ = self.pipeline.unacked()
+            if self.stats.messages_in != seen or unacked:
+                seen, since = self.stats.messages_in, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return True
+            time.sleep(0.1)
+        return False
+
+    @property
+    def failure(self) -> str | None:
+        """Why the pipeline stopped on its own, or None while it runs as it should."""
+        return self._failed
+
+    def health(self) -> dict[str, Any]:
+        connected = self.source.connected
+        alive = self._thread.is_alive() and self._committer.is_alive() and self._failed is None
+        return {"ok": connected and alive, "connected": connected, "pipeline": alive,
+                "failure": self._failed, "spool_points": self.stats.spool_points,
+                "unacked": self.stats.unacked}
+
+    def _create_database(self) -> None:
+        reader = InfluxQL(self.settings.influx)
+        try:
+            reader.create_database(self.settings.influx.database)
+        except InfluxError as error:
+            log.warning("could not create database %r (fine on InfluxDB 2.x/3.x): %s",
+                        self.settings.influx.database, error)
+        finally:
+            reader.close()
+
+    def _run(self) -> None:
+        try:
+            next_report = self._clock.monotonic() + self.settings.quality_interval_s
+            while not self._stopping.is_set() and self._failed is None:
+                self._step()
+                if self._clock.monotonic() >= next_report:
+                    self.pipeline.report(self.settings.worker)
+                    next_report += self.settings.quality_interval_s
+            self._drain_inbox()
+        except Exception as error:
+            self._fail(error)
+        finally:
+            self._hand_over(None)
+
+    def _fail(self, error: Exception) -> None:
+        self._failed = f"{type(error).__name__}: {error}"
+        log.exception("ingest pipeline stopped")
+
+    def _step(self) -> None:
+        wait = self.pipeline.seconds_until_due()
+        self._take(_IDLE_WAIT_S if wait is None else wait)
+        if self.pipeline.due():
+            self._hand_over(self.pipeline.seal())
+        self.stats.unacked, self.stats.oldest_unacked_s = self.pipeline.unacked()
+        self.stats.connected = self.source.connected
+
+    def _hand_over(self, batch: Batch | None) -> None:
+        """Queue a sealed batch (None: the end) for the commit thread; wait while one waits."""
+        while self._committer.is_alive():
+            try:
+                self._sealed.put(batch, timeout=_IDLE_WAIT_S)
+                return
+            except queue.Full:
+                continue
+
+    def _commit_loop(self) -> None:
+        try:
+            while True:
+                try:
+                    batch = self._sealed.get(timeout=_IDLE_WAIT_S)
+                except queue.Empty:
+                    self._store.drain()
+                    continue
+                if batch is None:
+                    return
+                self.pipeline.commit(batch)
+                self._store.drain()
+        except Exception as error:
+            self._fail(error)
+
+    def _take(self, wait_s: float) -> None:
+        """Offer the first message to arrive within `wait_s`, then all that wait, until full.
+
+        Under a backlog the messages waiting are already older than the batch delay: the
+        batch still fills up to its size bounds before it is written.
+        """
+        try:
+            self.pipeline.offer(self._inbox.get(timeout=wait_s) if wait_s > 0
+                                else self._inbox.get_nowait())
+        except queue.Empty:
+            return
+        while not self.pipeline.full():
+            try:
+                self.pipeline.offer(self._inbox.get_nowait())
+            except queue.Empty:
+                return
+
+    def _drain_inbox(self) -> None:
+        """On stop: seal everything already received, then the last health report."""
+        while True:
+            try:
+                self.pipeline.offer(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+            if self.pipeline.full():
+                self._hand_over(self.pipeline.seal())
+        self.pipeline.report(self.settings.worker)
+        self._hand_over(self.pipeline.seal())

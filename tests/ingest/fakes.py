@@ -1,0 +1,60 @@
+"""In-memory fakes of the ingest core's ports: clock, line writer, acknowledgement sink."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ingest_service.pipeline import Delivery
+from loopmeter.influx import InfluxError
+
+
+class FakeClock:
+    """Time that moves only when told to, or when someone sleeps."""
+
+    def __init__(self, now_ms: int = 1_700_000_000_000) -> None:
+        self.mono = 1000.0
+        self.wall_ms = now_ms
+        self.sleeps: list[float] = []
+
+    def now_ms(self) -> int:
+        return self.wall_ms
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.mono += seconds
+        self.wall_ms += int(seconds * 1000)
+
+
+class FakeDatabase:
+    """A line writer that stores lines by series-and-time, like InfluxDB, unless `fail` says.
+
+    `fail(lines)` returns the error to raise for a write, or None to store the lines.
+    """
+
+    def __init__(self, fail: Callable[[Sequence[str]], InfluxError | None] | None = None) -> None:
+        self.points: dict[str, str] = {}
+        self.calls: list[list[str]] = []
+        self.fail = fail or (lambda _lines: None)
+
+    def write_lines(self, lines: Sequence[str], database: str | None = None) -> None:
+        self.calls.append(list(lines))
+        error = self.fail(lines)
+        if error is not None:
+            raise error
+        for line in lines:
+            head, _, time = line.rpartition(" ")
+            self.points[f"{head.split(' ')[0]} {time}"] = line
+
+
+class FakeAcks:
+    def __init__(self) -> None:
+        self.acked: list[Delivery] = []
+
+    def ack(self, delivery: Delivery) -> None:
+        self.acked.append(delivery)

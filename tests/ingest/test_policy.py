@@ -1,0 +1,103 @@
+"""The write-error policy against a fake database: split, back off, reject, give up in time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest_service.policy import Backoff, Undelivered, WritePolicy
+from loopmeter.influx import BatchTooLarge, InfluxError, Throttled, Unavailable, WriteRejected
+from tests.ingest.fakes import FakeClock, FakeDatabase
+
+LINES = [f"m,device=d{i} v={i} {1000 + i}" for i in range(16)]
+
+
+def policy(db: FakeDatabase, clock: FakeClock) -> WritePolicy:
+    return WritePolicy(db, clock, Backoff(0.5, 4.0), max_throttle_s=30.0)
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    assert [Backoff(0.5, 4.0).wait(n) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+
+
+@given(st.sets(st.integers(0, 15)))
+def test_rejected_lines_are_isolated_and_the_rest_stored(bad: set[int]) -> None:
+    bad_lines = {LINES[i] for i in bad}
+
+    def reject(lines: Sequence[str]) -> InfluxError | None:
+        found = [line for line in lines if line in bad_lines]
+        return WriteRejected(400, f"partial write: {found[0]}") if found else None
+
+    db = FakeDatabase(reject)
+    rejected = policy(db, FakeClock()).deliver(LINES, patience_s=0)
+    assert sorted(r.line for r in rejected) == sorted(bad_lines)
+    assert all(r.status == 400 and r.line in r.message for r in rejected)
+    assert set(db.points.values()) == set(LINES) - bad_lines
+
+
+def test_too_large_batches_are_halved_until_they_fit() -> None:
+    db = FakeDatabase(lambda lines: BatchTooLarge("too large") if len(lines) > 5 else None)
+    assert policy(db, FakeClock()).deliver(LINES, patience_s=0) == []
+    assert set(db.points.values()) == set(LINES)
+    assert max(len(call) for call in db.calls if len(call) <= 5) == 4
+
+
+def test_a_single_line_too_large_is_rejected_with_413() -> None:
+    db = FakeDatabase(lambda lines: BatchTooLarge("too large"))
+    rejected = policy(db, FakeClock()).deliver(LINES[:1], patience_s=0)
+    assert [(r.line, r.status) for r in rejected] == [(LINES[0], 413)]
+
+
+def test_throttling_honours_retry_after_and_caps_it() -> None:
+    answers: list[InfluxError | None] = [Throttled(7.0, "429"), Throttled(600.0, "503"), None]
+    db = FakeDatabase(lambda _lines: answers.pop(0))
+    clock = FakeClock()
+    assert policy(db, clock).deliver(LINES, patience_s=100) == []
+    assert clock.sleeps == [7.0, 30.0]
+
+
+def test_throttling_without_retry_after_uses_the_backoff() -> None:
+    answers: list[InfluxError | None] = [Throttled(None, "429"), Unavailable("502"), None]
+    db = FakeDatabase(lambda _lines: answers.pop(0))
+    clock = FakeClock()
+    policy(db, clock).deliver(LINES, patience_s=100)
+    assert clock.sleeps == [0.5, 1.0]
+
+
+def test_unavailable_past_patience_hands_back_what_was_not_written() -> None:
+    calls = 0
+
+    def first_half_only(lines: Sequence[str]) -> InfluxError | None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return BatchTooLarge("split")
+        return Unavailable("down") if LINES[-1] in lines else None
+
+    db = FakeDatabase(first_half_only)
+    clock = FakeClock()
+    with pytest.raises(Undelivered) as caught:
+        policy(db, clock).deliver(LINES, patience_s=3.0)
+    assert caught.value.lines == LINES[8:]
+    assert set(db.points.values()) == set(LINES[:8])
+    assert sum(clock.sleeps) <= 3.0
+    assert clock.sleeps == [0.5, 1.0]
+
+
+def test_zero_patience_makes_one_attempt() -> None:
+    db = FakeDatabase(lambda _lines: Unavailable("down"))
+    with pytest.raises(Undelivered):
+        policy(db, FakeClock()).deliver(LINES, patience_s=0)
+    assert len(db.calls) == 1
+
+
+def test_a_success_resets_the_backoff() -> None:
+    answers: list[InfluxError | None] = [BatchTooLarge("x"), Unavailable("a"), None,
+                                         Unavailable("b"), None]
+    db = FakeDatabase(lambda _lines: answers.pop(0))
+    clock = FakeClock()
+    policy(db, clock).deliver(LINES, patience_s=100)
+    assert clock.sleeps == [0.5, 0.5]
