@@ -29,8 +29,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 bench: deps venv  ## Benchmarks: figures and ratios measured in one run.
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/agent.py
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.agent
 
 golden: venv  ## Regenerate golden files after an intended change; review the diff.
 	LOOPMETER_REGEN_GOLDEN=1 $(BIN)/python -m pytest -q tests/contract tests/simulators

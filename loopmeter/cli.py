@@ -7,12 +7,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from contract.docs import catalogue_markdown
 from contract.schema import json_schemas
+from dashboards.cli import app as dashboards_app
+from edge_agents.cli import app as agent_app
+from edge_agents.conformance.cli import conformance
 from gateway.cli import app as gateway_app
 from ingest_service.carbon.cli import app as carbon_app
+from ingest_service.cli import app as ingest_app
+from loopmeter.services import ServiceError
 from loopmeter.services_cli import app as services_app
+from simulators.cli import app as sim_app
 
 app = typer.Typer(help="Loopmeter: energy and carbon metering for recycling plants.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -21,6 +28,42 @@ app.add_typer(contract_app, name="contract")
 app.add_typer(services_app, name="services")
 app.add_typer(carbon_app, name="carbon")
 app.add_typer(gateway_app, name="gateway")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(sim_app, name="sim")
+app.add_typer(agent_app, name="agent")
+app.add_typer(dashboards_app, name="dashboards")
+app.command("conformance")(conformance)
+
+
+@app.command("demo")
+def demo(
+    scenario: Annotated[str, typer.Option(help="Shipped scenario name or YAML path.")]
+    = "construction-waste",
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 1440.0,
+    state_dir: Annotated[Path, typer.Option(help="Folder of the services' and demo's state.")]
+    = Path("var"),
+    database: Annotated[str, typer.Option(help="InfluxDB database to write.")] = "loopmeter",
+) -> None:
+    """Run yesterday's plant-day through agents, Mosquitto, ingest, InfluxDB and the ledger."""
+    # Imported here: the demo pulls in every component, the other commands need few.
+    from loopmeter.demo import DemoOptions, device_table, result_table, run_demo
+
+    console = Console()
+    try:
+        result = run_demo(DemoOptions(scenario=scenario, speed=speed, state_dir=state_dir,
+                                      database=database), console)
+    except ServiceError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from error
+    console.print(device_table(result))
+    console.print(result_table(result))
+    console.print(f"printable carbon report: {result.report}")
+    console.print(f"audit ledger: {result.report.parent / 'ledger.sqlite'} (check it with "
+                  f"LOOPMETER_CARBON_LEDGER_PATH=... loopmeter carbon verify)")
+    console.print(f"the services keep running; stop them with `loopmeter services down "
+                  f"--state-dir {state_dir / 'services'}`")
+    if not result.ledger_ok:
+        raise typer.Exit(1)
 
 
 @contract_app.command("schema")

@@ -15,7 +15,7 @@ from ingest_service.carbon.engine import Engine
 from ingest_service.carbon.ledger import Ledger, MemoryStore
 from ingest_service.carbon.registry import load_registry
 from ingest_service.carbon.report import build_report, enpi_section, render
-from ingest_service.carbon.service import HttpServer
+from loopmeter.ops_http import OpsServer
 from tests.carbon.plant import DAY, Plant
 from tests.carbon.test_engine import SITE, make_engine
 
@@ -72,7 +72,7 @@ def test_metrics_and_health_endpoints() -> None:
     health: dict[str, object] = {"ok": True}
     registry = CollectorRegistry()
     Counter("carbon_periods_total", "Periods.", registry=registry).inc()
-    server = HttpServer(0, registry, lambda: dict(health))
+    server = OpsServer("127.0.0.1", 0, registry, lambda: dict(health))
     server.start()
     try:
         base = f"http://127.0.0.1:{server.port}"

@@ -1,9 +1,10 @@
-"""End to end: one simulated plant-day of the mixed scenario through InfluxDB into the ledger.
+"""End to end: one simulated plant-day of the mixed scenario, through the whole chain.
 
-The simulator's messages pass the contract codec and `contract.to_points` and are written to
-the real InfluxDB as the ingest service would write them; the MQTT leg (agent -> Mosquitto
--> ingest) is not in this test. Link faults of the scenario (a 30-minute network drop,
-duplicates, reordering, a malformed burst) apply; the counters bridge the drop.
+The simulator publishes the day (28 devices) to the real Mosquitto with QoS 1; the ingest
+service validates it, dead-letters the malformed burst and writes to the real InfluxDB; the
+energy-carbon engine closes the day from InfluxDB into the ledger. Link faults of the
+scenario (a 30-minute network drop, duplicates, reordering, a malformed burst) apply; the
+counters bridge the drop.
 
 Tolerance: per line and day, electricity, fuels, tonnes and CO2 within 1 % of the ground
 truth (plus 0.05 in absolute terms for near-empty figures). The residual error comes from
@@ -19,75 +20,58 @@ from pathlib import Path
 
 import pytest
 
-from contract import ContractError, EquipmentType, Point, decode, to_points
-from contract.points import DEVICE_EVENT, TELEMETRY
 from ingest_service.carbon.periods import parse_period
 from ingest_service.carbon.registry import load_registry
 from ingest_service.carbon.service import build
 from ingest_service.carbon.settings import CarbonSettings
+from ingest_service.service import IngestService
 from loopmeter.clock import SystemClock
-from loopmeter.influx import InfluxSettings, PointWriter
+from loopmeter.mqtt import MqttSettings
 from loopmeter.services import LocalServices
 from simulators.feed import PlantFeed
+from simulators.mqtt_publisher import MqttPublisher
 from simulators.plant import Plant
-from simulators.scenario import load_scenario
+from simulators.scenario import Scenario, load_scenario
+from tests.ingest.support import ingest_settings
 
 pytestmark = pytest.mark.integration
-METERS = {EquipmentType.ELECTRICITY_METER.value, EquipmentType.GAS_METER.value,
-          EquipmentType.BELT_SCALE.value}
+METERS = {"electricity_meter", "gas_meter", "belt_scale"}
 COMPARED = ("electricity_kwh", "natural_gas_nm3", "diesel_kg", "input_t", "output_t")
 RELATIVE, ABSOLUTE = Decimal("0.01"), Decimal("0.05")
+MALFORMED = 4  # the scenario's malformed burst
 
 
-class Collect:
-    """A feed publisher that decodes and maps each message as the ingest service does."""
-
-    def __init__(self, plant: Plant) -> None:
-        self.plant = plant
-        self.points: list[Point] = []
-        self.rejected = 0
-
-    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
-        now = self.plant.now_ms  # plant time: the codec refuses samples from the future
-        try:
-            envelope = decode(topic, payload, now_ms=now)
-        except ContractError:
-            self.rejected += 1  # the malformed burst: the ingest service dead-letters it
-            return
-        self.points += [p for p in to_points(envelope.topic, envelope.message, now)
-                        if p.measurement in (TELEMETRY, DEVICE_EVENT)]
-
-
-def simulate_day() -> tuple[str, int, list[Point], dict[str, dict[str, Decimal]]]:
-    scenario = load_scenario("industrial-park")
+def publish_day(scenario: Scenario, mqtt_url: str) -> dict[str, dict[str, Decimal]]:
+    """Publish the plant-day (and 10 minutes after it); the true quantities per line."""
     plant = Plant.from_scenario(scenario)
-    sink = Collect(plant)
-    feed = PlantFeed(plant, sink, plant.link_faults())
     day_end = scenario.start_ms + 86_400_000
-    feed.advance_to(day_end + 600_000)  # readings after midnight close the day's last gap
-    feed.finish()
-    assert sink.rejected <= 4, "only the scenario's malformed burst may be refused"
+    with MqttPublisher(MqttSettings(url=mqtt_url)) as publisher:
+        feed = PlantFeed(plant, publisher, plant.link_faults())
+        feed.births()
+        feed.advance_to(day_end + 600_000)  # readings after midnight close the day's last gap
+        feed.finish()
     truth: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for row in plant.truth.drain():
         if row.device_type not in METERS and row.end_ms <= day_end:
             for column in COMPARED:
                 truth[row.line][column] += Decimal(str(getattr(row, column)))
-    return scenario.site, scenario.start_ms, sink.points, truth
+    return truth
 
 
 def test_plant_day_matches_ground_truth(services: LocalServices, influx_db: str,
-                                        tmp_path: Path) -> None:
-    site, start_ms, points, truth = simulate_day()
-    influx = InfluxSettings(url=services.influx_url, database=influx_db)
-    with PointWriter(influx) as writer:
-        for first in range(0, len(points), 10_000):
-            writer.write(points[first:first + 10_000])
-    settings = CarbonSettings(influx=influx, ledger_path=tmp_path / "ledger.sqlite")
-    day = parse_period("2026-03-02", settings.zone())
-    assert day.start_ms == start_ms
-    parts = build(settings, SystemClock())
+                                        unique_site: str, tmp_path: Path) -> None:
+    scenario = load_scenario("industrial-park").model_copy(update={"site": unique_site})
+    settings = ingest_settings(services, influx_db, tmp_path / "ingest", site=unique_site)
+    with IngestService(settings) as ingest:
+        truth = publish_day(scenario, services.mqtt_url)
+        assert ingest.wait_idle(quiet_s=2.0, timeout_s=180)
+    assert 0 < sum(ingest.stats.dead_letters.values()) <= MALFORMED
+    carbon = CarbonSettings(influx=settings.influx, ledger_path=tmp_path / "ledger.sqlite")
+    day = parse_period("2026-03-02", carbon.zone())
+    assert day.start_ms == scenario.start_ms
+    parts = build(carbon, SystemClock())
     try:
-        closed = parts.engine.close(site, day)
+        closed = parts.engine.close(unique_site, day)
     finally:
         parts.writer.close()
         parts.ql.close()

@@ -7,6 +7,7 @@ import json
 import yaml
 
 from contract import DataMessage, Sample, encode
+from edge_agents.config import AgentFile
 from gateway.core.security import Role, digest
 from tests.gateway.conftest import Harness
 
@@ -30,9 +31,14 @@ def test_register_returns_a_one_time_bundle_and_creates_the_broker_login(gw: Har
     assert bundle["ingest_url"] == "https://gw.example/v1/devices/zz.l1.d1/data"
     assert gw.broker.logins["dev.zz.l1.d1"] == (bundle["password"], "loopmeter/v1/zz/l1/d1")
     agent = yaml.safe_load(str(bundle["agent_config"]))
-    assert agent["mqtt"]["password"] == bundle["password"]
-    assert agent["device"] == {"site": "zz", "line": "l1", "device": "d1",
-                               "device_type": "belt_scale"}
+    # With a driver and metrics added, the snippet is a valid edge-agent configuration.
+    config = AgentFile.model_validate({**agent, "driver": {"kind": "callable",
+                                                           "target": "math:sqrt"},
+                                       "metrics": [{"name": "rate_tph"}]})
+    assert config.mqtt.password is not None
+    assert config.mqtt.password.get_secret_value() == bundle["password"]
+    assert config.mqtt.username == bundle["username"]
+    assert config.agent.device_id.prefix == bundle["topic_prefix"]
     device = gw.client.get("/v1/devices/zz.l1.d1", headers=gw.auth(Role.ADMIN)).json()
     assert device["status"] == "active" and device["metadata"] == DEVICE["metadata"]
     assert device["owner"] == gw.token_ids[Role.OPERATOR]

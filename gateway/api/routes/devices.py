@@ -50,11 +50,13 @@ def owned_device(gateway: Gateway, principal: TokenRecord, device_id: str) -> De
 def bundle(gateway: Gateway, record: DeviceRecord, credentials: Credentials) -> ConnectionBundle:
     settings = gateway.settings
     ingest_url = f"{settings.public_url.rstrip('/')}/v1/devices/{record.id}/data"
-    agent = {"device": {"site": record.device.site, "line": record.device.line,
-                        "device": record.device.device,
-                        "device_type": record.device_type.value},
+    # The identity and broker parts of `loopmeter agent run --config`; the maker adds the
+    # driver and the metrics of the machine (docs/agent-sdk.md).
+    agent = {"agent": {"site": record.device.site, "line": record.device.line,
+                       "device": record.device.device,
+                       "device_type": record.device_type.value},
              "mqtt": {"url": settings.broker_url_for_devices, "username": credentials.username,
-                      "password": credentials.password, "client_id": credentials.username}}
+                      "password": credentials.password}}
     return ConnectionBundle(
         device=public(gateway, record), broker_url=settings.broker_url_for_devices,
         username=credentials.username, password=credentials.password,
