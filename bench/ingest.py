@@ -84,7 +84,9 @@ def device_topics(site: str, devices: int) -> list[str]:
 def stream(site: str, messages: int, samples: int, devices: int) -> list[Message]:
     """`messages` messages spread over `devices`, each with distinct sample timestamps."""
     topics = device_topics(site, devices)
-    base = int(time.time() * 1000) - 6 * 3_600_000
+    per_device = -(-messages // devices)
+    # The newest sample lies a minute in the past, however long the stream.
+    base = int(time.time() * 1000) - (per_device * samples + 60) * 1000
     return [(topics[i % devices], payload(i // devices, base + (i // devices + 1) * samples * 1000,
                                           samples)) for i in range(messages)]
 
@@ -293,6 +295,20 @@ def _counters(port: int) -> dict[str, float]:
 class PipelineRun:
     rate: Rate
     peak_rss_mb: float
+    worker_cores: float  # CPU seconds of one worker per second of the drain
+    machine_busy: float  # share of all cores busy during the drain
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """Busy and total jiffies of all cores since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
 
 
 class Workers:
@@ -323,6 +339,9 @@ class Workers:
     @property
     def client_ids(self) -> list[str]:
         return [f"{self._group}-{i}" for i in range(len(self.ports))]
+
+    def cpu_seconds(self) -> list[float]:
+        return [_cpu_seconds(p.pid) for p in self._processes]
 
     def totals(self) -> tuple[float, float]:
         counters = [_counters(p) for p in self.ports]
@@ -356,13 +375,16 @@ def pipeline(services: LocalServices, database: str, state_dir: Path, messages: 
     group.start()
     total = len(messages) * samples
     _until(lambda: group.totals()[0] > 0, 60, "the first message")
-    start = time.perf_counter()
+    start, cpu, ticks = time.perf_counter(), group.cpu_seconds(), _machine_ticks()
     # Points written include the workers' own health points: wait for the samples' count.
     _until(lambda: group.totals()[1] >= total, 600, "every sample written")
     seconds = time.perf_counter() - start
+    worker_cpu = max(b - a for a, b in zip(cpu, group.cpu_seconds(), strict=True))
+    busy, all_ticks = (b - a for a, b in zip(ticks, _machine_ticks(), strict=True))
     peaks = group.stop()
     forget(services.mqtt_url, group.client_ids)
-    return PipelineRun(Rate(total, seconds), max(peaks))
+    return PipelineRun(Rate(total, seconds), max(peaks), worker_cpu / seconds,
+                       busy / all_ticks if all_ticks else float("nan"))
 
 
 # ---------------------------------------------------------------- latency
@@ -481,7 +503,8 @@ def _measure(services: LocalServices, root: Path, args: argparse.Namespace) -> d
         print(f"pipeline, {name}: {run.rate.per_s:,.0f} samples/s = "
               f"{run.rate.per_s / lower:.0%} of the lower ceiling, "
               f"x{run.rate.per_s / naive_rate:.1f} the naive baseline; "
-              f"peak RSS {run.peak_rss_mb:.0f} MB per worker")
+              f"peak RSS {run.peak_rss_mb:.0f} MB per worker; a worker used "
+              f"{run.worker_cores:.0%} of a core, the machine was {run.machine_busy:.0%} busy")
     print(f"naive baseline ({args.naive_messages} messages): {naive_rate:,.0f} samples/s")
     print(f"scaling, 2 workers / 1 worker: x{two.rate.per_s / one.rate.per_s:.2f}")
     half = one.rate.per_s / 2 / args.samples
@@ -497,6 +520,9 @@ def _measure(services: LocalServices, root: Path, args: argparse.Namespace) -> d
             "pipeline_vs_lower_ceiling": one.rate.per_s / lower,
             "two_workers_samples_per_s": two.rate.per_s,
             "two_workers_vs_lower_ceiling": two.rate.per_s / lower,
+            "pipeline_worker_cores": one.worker_cores, "pipeline_machine_busy": one.machine_busy,
+            "two_workers_worker_cores": two.worker_cores,
+            "two_workers_machine_busy": two.machine_busy,
             "scaling_two_vs_one": two.rate.per_s / one.rate.per_s,
             "naive_samples_per_s": naive_rate, "pipeline_vs_naive": one.rate.per_s / naive_rate,
             "two_workers_vs_naive": two.rate.per_s / naive_rate,

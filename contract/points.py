@@ -66,6 +66,21 @@ def to_points(topic: Topic, message: Message, received_ms: int) -> list[Point]:
     return [_event_point(topic, message)]
 
 
+def telemetry_series(topic: Topic, device_type: str) -> str:
+    """The series key (measurement and tags) of a device's telemetry lines."""
+    return _series(TELEMETRY, device_tags(topic, device_type))
+
+
+def field_key(key: str) -> str:
+    """A field key as line protocol writes it."""
+    return _key(key)
+
+
+def string_field(value: str) -> str:
+    """A string field value as line protocol writes it."""
+    return _encode_field(value)
+
+
 def _field(value: float | int | str) -> FieldValue:
     # Every numeric metric is a float field: InfluxDB fixes a field's type on first write.
     return value if isinstance(value, str) else float(value)

@@ -1,6 +1,6 @@
 """The pure core of ingest: messages in, batches out, acknowledgements in received order.
 
-    offer(message) ──decode──► valid: its points join the batch
+    offer(message) ──fast path, or decode──► valid: its points join the batch
                          └──► invalid: a dead letter joins the batch
     seal() ── the batch ──► commit(batch): dead letters to their store, points to InfluxDB
                             (or the spool), then every message acknowledged, in order
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from contract import ContractError, DataMessage, Envelope, Point, decode, line_protocol
+from contract.fast import FastData, fast_data
 from contract.points import to_points
 from ingest_service.quality import SequenceTracker, quality_points
 from ingest_service.settings import BatchSettings
@@ -78,6 +79,15 @@ def _empty() -> Batch:
     return Batch([], [], [], [], [])
 
 
+def _decode(inbound: Inbound) -> FastData | tuple[Envelope, list[Point]]:
+    """The fast path's lines for an ordinary data message, else the precise decoder's verdict."""
+    fast = fast_data(inbound.topic, inbound.payload, now_ms=inbound.received_ms)
+    if fast is not None:
+        return fast
+    envelope = decode(inbound.topic, inbound.payload, now_ms=inbound.received_ms)
+    return envelope, to_points(envelope.topic, envelope.message, inbound.received_ms)
+
+
 class Pipeline:
     """Decodes, batches, stores and acknowledges."""
 
@@ -106,8 +116,7 @@ class Pipeline:
         self._received += 1
         self._stats.messages_in += 1
         try:
-            envelope = decode(inbound.topic, inbound.payload, now_ms=inbound.received_ms)
-            points = to_points(envelope.topic, envelope.message, inbound.received_ms)
+            decoded = _decode(inbound)
         except ContractError as error:
             self._dead_letter(inbound, error.reason.value, str(error))
             return
@@ -115,6 +124,14 @@ class Pipeline:
             log.exception("cannot process a message on %s", inbound.topic)
             self._dead_letter(inbound, INTERNAL_ERROR, f"{type(error).__name__}: {error}")
             return
+        if isinstance(decoded, FastData):
+            self._tracker.observe(decoded.device, decoded.seq, decoded.timestamps,
+                                  inbound.received_ms)
+            if not decoded.historical:
+                batch.newest_ms.append(max(decoded.timestamps))
+            self._add_lines(decoded.lines, inbound.topic)
+            return
+        envelope, points = decoded
         self._track(envelope, inbound.received_ms)
         if isinstance(envelope.message, DataMessage) and not envelope.message.historical:
             batch.newest_ms.append(max(s.ts for s in envelope.message.samples))
@@ -126,8 +143,11 @@ class Pipeline:
 
     def add_points(self, points: Sequence[Point], source: str = "") -> None:
         """Add points to the batch; without a message, they need no acknowledgement."""
-        self._batch.lines.extend(line_protocol(p) for p in points)
-        self._batch.sources.extend([source] * len(points))
+        self._add_lines([line_protocol(p) for p in points], source)
+
+    def _add_lines(self, lines: list[str], source: str) -> None:
+        self._batch.lines.extend(lines)
+        self._batch.sources.extend([source] * len(lines))
 
     def _track(self, envelope: Envelope, received_ms: int) -> None:
         message = envelope.message

@@ -279,14 +279,17 @@ def _samples_in(rig: Rig, deliveries: list[Delivery]) -> int:
     return sum(rig.samples_of.get(d.mid, 0) for d in deliveries)
 
 
+@pytest.mark.parametrize("part", ["fast_data", "to_points"])
 def test_a_message_that_breaks_the_decoder_is_dead_lettered_not_fatal(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        part: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rig = Rig(tmp_path)
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RecursionError("a decoder bug")
 
-    monkeypatch.setattr("ingest_service.pipeline.to_points", broken)
+    if part == "to_points":  # the fast path declines, so the precise decoder runs
+        monkeypatch.setattr("ingest_service.pipeline.fast_data", lambda *_a, **_k: None)
+    monkeypatch.setattr(f"ingest_service.pipeline.{part}", broken)
     delivery = rig.data(0)
     rig.pipeline.flush()
     assert rig.acks.acked == [delivery]
