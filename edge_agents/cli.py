@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 
 from edge_agents.agent import Agent
-from edge_agents.config import AgentFile, ConfigError, build_driver, load
+from edge_agents.config import AgentFile, ConfigError, SimulatorDriverConfig, build_driver, load
+from edge_agents.driver import Driver
 from edge_agents.modbus import ModbusDriver
 from loopmeter.clock import SystemClock
 
@@ -28,10 +29,20 @@ def _load(path: Path) -> AgentFile:
         raise typer.Exit(2) from None
 
 
+def _driver(path: Path, settings: AgentFile) -> Driver:
+    try:
+        return build_driver(settings, SystemClock().now_ms())
+    except ConfigError as error:
+        typer.echo(f"{path} is not a valid agent configuration:\n{error}", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def check(config: ConfigOption) -> None:
     """Validate a configuration and say what the agent would do; exit 2 if it is invalid."""
     settings = _load(config)
+    if isinstance(settings.driver, SimulatorDriverConfig):
+        _driver(config, settings)  # a scenario's device is checked by building its plant
     a = settings.agent
     typer.echo(f"OK: {a.device_type.value} {a.device_id.prefix}")
     typer.echo(f"  broker {settings.mqtt.url}, queue in {settings.state_dir}")
@@ -46,11 +57,7 @@ def run(
 ) -> None:
     """Run the agent until SIGTERM or Ctrl-C (or `--duration`)."""
     settings = _load(config)
-    try:
-        driver = build_driver(settings)
-    except ConfigError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from None
+    driver = _driver(config, settings)
     agent = Agent(settings.agent, driver, settings.mqtt, SystemClock(), settings.state_dir)
     done = threading.Event()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal, cast
 
@@ -17,9 +18,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from contract import CUSTOM_PREFIX, EquipmentType, MetricDeclaration, MetricKind
 from edge_agents.agent import AgentConfig
-from edge_agents.driver import CallableDriver, Driver, Reading, declare
+from edge_agents.driver import CallableDriver, Driver, PlantDriver, Reading, declare
 from edge_agents.modbus import ModbusDriver, RegisterSpec
 from loopmeter.mqtt import MqttSettings
+from simulators.plant import Plant
+from simulators.scenario import load_scenario
 
 ENV_PREFIX = "LOOPMETER_AGENT_"
 
@@ -65,7 +68,18 @@ class ModbusDriverConfig(BaseModel):
     registers: list[RegisterSpec] = Field(min_length=1, description="One entry per metric.")
 
 
-DriverConfig = Annotated[CallableDriverConfig | ModbusDriverConfig, Field(discriminator="kind")]
+class SimulatorDriverConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["simulator"] = "simulator"
+    scenario: str = Field(description="A shipped scenario (`loopmeter sim list`) or a file.")
+    device: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_-]*$",
+                        description="The scenario's device to read, as `line/device`.")
+    seed: int = Field(0, description="Seed of the plant's random physics.")
+
+
+DriverConfig = Annotated[CallableDriverConfig | ModbusDriverConfig | SimulatorDriverConfig,
+                         Field(discriminator="kind")]
 
 
 class AgentFile(BaseSettings):
@@ -130,12 +144,38 @@ def explain(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def build_driver(config: AgentFile) -> Driver:
+def build_driver(config: AgentFile, now_ms: int) -> Driver:
+    """The configured driver; a simulated plant starts at `now_ms`."""
     declarations = config.declarations()
     if isinstance(config.driver, ModbusDriverConfig):
         d = config.driver
         return ModbusDriver(declarations, d.registers, d.host, d.port, d.unit_id, d.timeout_s)
+    if isinstance(config.driver, SimulatorDriverConfig):
+        return _plant_driver(config.driver, config.agent.device_type, declarations, now_ms)
     return CallableDriver(declarations, _import(config.driver.target))
+
+
+def _plant_driver(config: SimulatorDriverConfig, device_type: EquipmentType,
+                  declarations: Sequence[MetricDeclaration], now_ms: int) -> PlantDriver:
+    start = datetime.fromtimestamp(now_ms / 1000, UTC).isoformat()
+    try:
+        scenario = load_scenario(config.scenario).overridden(start=start)
+    except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
+        raise ConfigError(f"driver.scenario: {error}") from error
+    plant = Plant.from_scenario(scenario, config.seed)
+    keys = [device.key for device in plant.devices]
+    if config.device not in keys:
+        raise ConfigError(f"driver.device: {config.device!r} is not in scenario "
+                          f"{config.scenario!r} (devices: {', '.join(keys)})")
+    device = plant.device(config.device)
+    if device.type is not device_type:
+        raise ConfigError(f"driver.device: {config.device} is a {device.type.value}, but "
+                          f"agent.device_type says {device_type.value}")
+    missing = sorted({d.name for d in declarations} - {m.name for m in device.metrics})
+    if missing:
+        raise ConfigError(f"metrics: {config.device} does not measure {missing} (it measures "
+                          f"{', '.join(m.name for m in device.metrics)})")
+    return PlantDriver(plant, config.device, declarations)
 
 
 def _import(target: str) -> Callable[[Sequence[str], int], Reading]:

@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from contract import CATALOGUE, EquipmentType, EventMessage, MetricDeclaration
 from simulators.device import SimDevice
+from simulators.plant import Plant
 
 Reading = dict[str, float | str]
 
@@ -88,3 +89,26 @@ class SimulatorDriver:
 
     def device_time_ms(self) -> int:
         return self.device.now_ms()
+
+
+class PlantDriver(SimulatorDriver):
+    """A device of a simulated plant that runs on the agent's own clock.
+
+    Each read first advances the whole plant to the time of the read, so an agent started
+    from a YAML file can be tried, and checked for conformance, without the hardware.
+    """
+
+    def __init__(self, plant: Plant, key: str, metrics: Sequence[MetricDeclaration]) -> None:
+        super().__init__(plant.device(key))
+        self._plant = plant
+        self._metrics = tuple(metrics)
+        self._read_at_ms = plant.now_ms
+
+    def read(self, names: Sequence[str], now_ms: int) -> Reading:
+        self._plant.advance_to(now_ms)
+        self._read_at_ms = now_ms
+        return super().read(names, now_ms)
+
+    def device_time_ms(self) -> int:
+        # The plant moves in whole steps; its device clock's skew is what the agent reports.
+        return self._read_at_ms + self.device.now_ms() - self._plant.now_ms

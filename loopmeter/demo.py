@@ -91,9 +91,7 @@ def demo_day(now_ms: int, utc_offset_h: float) -> datetime:
 
 
 def scenario_for_day(scenario: Scenario, midnight: datetime) -> Scenario:
-    data = scenario.model_dump()
-    data["clock"]["start"] = midnight.isoformat()
-    return Scenario.model_validate(data)
+    return scenario.overridden(start=midnight.isoformat())
 
 
 def truth_by_line(rows: Iterable[TruthRow], day_end_ms: int) -> dict[str, dict[str, Decimal]]:

@@ -147,12 +147,7 @@ async def _serve(plant: Plant, server: MeterServer, clock: SimulatedClock, end_m
 
 def _scenario(name: str, start: str | None, duration: str, site: str | None) -> Scenario:
     """The scenario, with its start and site overridden if asked (and validated again)."""
-    data = load_scenario(name).model_dump()
     if start == "ago":
         now_s = datetime.now(UTC).timestamp()
         start = datetime.fromtimestamp(now_s - parse_duration(duration), UTC).isoformat()
-    if start is not None:
-        data["clock"]["start"] = start
-    if site is not None:
-        data["site"] = site
-    return Scenario.model_validate(data)
+    return load_scenario(name).overridden(start=start, site=site)

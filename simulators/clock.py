@@ -22,8 +22,16 @@ class SimulatedClock:
         self._base = base or SystemClock()
         self._origin = self._base.monotonic()
 
+    @property
+    def start_ms(self) -> int:
+        return self._start_ms
+
+    def restart(self) -> None:
+        """Go back to `start_ms` now: a run whose setup took real time then loses no plant time."""
+        self._origin = self._base.monotonic()
+
     def monotonic(self) -> float:
-        """Simulated seconds since the clock was made."""
+        """Simulated seconds since the clock was made (or restarted)."""
         return (self._base.monotonic() - self._origin) * self.speed
 
     def now_ms(self) -> int:

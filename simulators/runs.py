@@ -93,14 +93,15 @@ def run_agents(spec: RunSpec, state_dir: Path | None) -> RunResult:
     from edge_agents.fleet import FleetProgress, run_fleet
 
     plant = spec.plant
-    duration_s = (spec.end_ms - spec.clock.now_ms()) / 1000
+    duration_s = (spec.end_ms - spec.clock.start_ms) / 1000  # the fleet restarts the clock
     with progress_view(spec) as view, _state(state_dir) as folder:
         def show(progress: FleetProgress) -> None:
             samples = sum(device.samples for device in progress.devices)
             view.update(progress.now_ms, samples, progress.messages)
 
         result = run_fleet(plant, spec.mqtt, spec.clock, duration_s, folder, show,
-                           link_faults=plant.faults.link(), batch_s=spec.batch_s)
+                           link_faults=plant.faults.link(), batch_s=spec.batch_s,
+                           ready=spec.clock.restart)
     _log_outages(plant, spec.end_ms)
     return RunResult(result.progress.acked_messages, result.drained)
 

@@ -95,6 +95,15 @@ class Scenario(_Strict):
     def start_ms(self) -> int:
         return parse_timestamp_ms(self.clock.start)
 
+    def overridden(self, *, start: str | None = None, site: str | None = None) -> Scenario:
+        """This scenario starting at `start` (ISO 8601) or on `site`, validated again."""
+        data = self.model_dump()
+        if start is not None:
+            data["clock"]["start"] = start
+        if site is not None:
+            data["site"] = site
+        return Scenario.model_validate(data)
+
     @property
     def step_ms(self) -> int:
         return round(self.clock.step_s * 1000)

@@ -12,6 +12,8 @@ from edge_agents.cli import app
 from edge_agents.config import load
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "edge_agents" / "examples").glob("*.yaml"))
+MODBUS_METER = next(p for p in EXAMPLES if p.name == "modbus-main-meter.yaml")
+SIMULATED = next(p for p in EXAMPLES if p.name == "simulated-crusher.yaml")
 RUNNER = CliRunner()
 
 
@@ -22,8 +24,8 @@ def test_every_example_is_valid(example: Path) -> None:
     assert result.output.startswith("OK: ")
 
 
-def _broken(tmp_path: Path, change: dict[str, object]) -> Path:
-    data = yaml.safe_load((EXAMPLES[-1]).read_text())  # the Modbus meter
+def _broken(tmp_path: Path, change: dict[str, object], example: Path = MODBUS_METER) -> Path:
+    data = yaml.safe_load(example.read_text())
     data.update(change)
     path = tmp_path / "agent.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -55,8 +57,31 @@ def test_a_broken_file_is_explained_with_exit_code_2(
 def test_the_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOOPMETER_AGENT_MQTT__URL", "mqtts://broker.example:8883")
     monkeypatch.setenv("LOOPMETER_AGENT_MQTT__PASSWORD", "s3cret")
-    settings = load(EXAMPLES[-1])
+    settings = load(MODBUS_METER)
     assert settings.mqtt.url == "mqtts://broker.example:8883"
     assert settings.mqtt.password is not None
     assert settings.mqtt.password.get_secret_value() == "s3cret"
     assert settings.agent.site == "hn-zz-01"
+
+
+def _simulated(**driver: object) -> dict[str, object]:
+    return {"driver": {"kind": "simulator", "scenario": "construction-waste",
+                       "device": "fixed/crusher-1", **driver}}
+
+
+@pytest.mark.parametrize(("change", "explanation"), [
+    (_simulated(scenario="steelworks"), "driver.scenario: no scenario 'steelworks'; shipped:"),
+    (_simulated(device="fixed/crusher-9"),
+     "driver.device: 'fixed/crusher-9' is not in scenario 'construction-waste' (devices: "),
+    (_simulated(device="fixed/main-meter"),
+     "fixed/main-meter is a electricity_meter, but agent.device_type says crusher_station"),
+    ({**_simulated(), "metrics": [{"name": "diesel_kg"}]},
+     "metrics: fixed/crusher-1 does not measure ['diesel_kg']"),
+    (_simulated(device="crusher-1"), "driver.simulator.device: String should match pattern"),
+])
+def test_a_simulated_device_that_does_not_fit_is_explained(
+        tmp_path: Path, change: dict[str, object], explanation: str) -> None:
+    result = RUNNER.invoke(app, ["check", "--config",
+                                 str(_broken(tmp_path, change, SIMULATED))])
+    assert result.exit_code == 2
+    assert explanation in result.output

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from contract import DataMessage, DeviceId, MessageKind, Sample, encode
@@ -167,3 +168,29 @@ def test_the_last_will_of_a_killed_agent_passes_will(
     results = check_all(device, watcher.stop(), CheckSettings(expect_death=True))
     assert {r.clause: r.verdict for r in results}["will"] is Verdict.PASS
     assert not [r for r in results if r.verdict is Verdict.FAIL]
+
+
+def test_an_agent_run_from_yaml_on_a_simulated_crusher_passes(
+        services: LocalServices, unique_site: str, tmp_path: Path) -> None:
+    examples = Path(__file__).parents[2] / "edge_agents" / "examples"
+    config = yaml.safe_load((examples / "simulated-crusher.yaml").read_text())
+    config["agent"].update(site=unique_site, batch_s=1)
+    config.update(mqtt={"url": services.mqtt_url}, state_dir=str(tmp_path / "queue"),
+                  metrics=[{"name": m["name"], "period_s": 1} for m in config["metrics"]])
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(config))
+    agent = subprocess.Popen([sys.executable, "-m", "edge_agents", "run", "--config", str(path)],
+                             env={**os.environ, "LOOPMETER_AGENT_MQTT__URL": services.mqtt_url})
+    try:
+        result = CliRunner().invoke(app, [
+            "--device", f"{unique_site}/fixed/crusher-1", "--broker", services.mqtt_url,
+            "--duration", "6", "--json", str(tmp_path / "report.json")])
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(20) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert result.exit_code == 0, result.output
+    assert report["passed"], report["failed"]
+    verdicts = {c["clause"]: c["verdict"] for c in report["clauses"]}
+    assert {c for c, v in verdicts.items() if v == "pass"} >= {
+        "messages.valid", "birth", "seq", "counters", "units", "ranges", "clock", "rates", "qos"}
