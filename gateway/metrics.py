@@ -38,6 +38,10 @@ class Aggregate(StrEnum):
 
 
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+# InfluxDB stores nanoseconds in an int64 (up to 2262); telemetry is never older than 1970.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2262, 1, 1, tzinfo=UTC)
+OUT_OF_RANGE = "start and end must lie between 1970-01-01 and 2262-01-01"
 
 
 class Interval(StrEnum):
@@ -89,6 +93,8 @@ def check_metric(name: str) -> str:
 
 
 def check_window(window: Window, every: Interval | None, max_points: int) -> None:
+    if window.start < EARLIEST or window.end > LATEST:
+        raise Invalid(OUT_OF_RANGE)
     if window.end <= window.start:
         raise Invalid("end must be after start")
     if every is not None and (window.end - window.start) / every.duration > max_points:

@@ -122,6 +122,11 @@ def test_aggregate_endpoint_defaults_to_the_last_hour(gw: Harness) -> None:
       "end": "2026-11-01T00:00:00Z"}, 422),
     ({"site": "Z Z", "metric": "power_kw"}, 422),
     ({"site": "zz", "metric": "power_kw", "aggregate": "median"}, 422),
+    ({"site": "zz", "metric": "power_kw", "end": "0001-01-01T00:00:00Z"}, 422),
+    ({"site": "zz", "metric": "power_kw", "end": "0001-01-01T00:00:00+01:00"}, 422),
+    ({"site": "zz", "metric": "power_kw", "start": "1969-12-31T00:00:00Z",
+      "end": "1970-01-02T00:00:00Z"}, 422),
+    ({"site": "zz", "metric": "power_kw", "end": "9999-12-31T23:59:59Z"}, 422),
 ])
 def test_bad_parameters_are_422_problems(gw: Harness, params: dict[str, str],
                                          status: int) -> None:

@@ -24,6 +24,7 @@ from gateway.context import Gateway
 from gateway.core.errors import Invalid, Unavailable
 from gateway.core.security import Role
 from gateway.metrics import (
+    OUT_OF_RANGE,
     Aggregate,
     Interval,
     Scope,
@@ -62,8 +63,11 @@ def _scope(gateway: Gateway, principal: TokenRecord, site: str, line: str | None
 
 
 def _window(gateway: Gateway, start: datetime | None, end: datetime | None) -> Window:
-    until = _utc(end) if end else datetime.fromtimestamp(gateway.clock.now_ms() / 1000, UTC)
-    return Window(_utc(start) if start else until - DEFAULT_WINDOW, until)
+    try:
+        until = _utc(end) if end else datetime.fromtimestamp(gateway.clock.now_ms() / 1000, UTC)
+        return Window(_utc(start) if start else until - DEFAULT_WINDOW, until)
+    except OverflowError:  # a date at the edge of the calendar, such as 0001-01-01
+        raise Invalid(OUT_OF_RANGE) from None
 
 
 def _utc(moment: datetime) -> datetime:
