@@ -112,6 +112,14 @@ def _queued(state: Path) -> tuple[set[int], int]:
     return stamps, int(row[0]) if row else 0
 
 
+def _next_seq(state: Path) -> int:
+    """The queue's next seq; 0 while the agent is still creating its queue."""
+    try:
+        return _queued(state)[1]
+    except sqlite3.OperationalError:  # the file exists, its tables do not yet
+        return 0
+
+
 def _kill(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGKILL)
     process.wait(10)
@@ -125,13 +133,17 @@ def test_kill_9_mid_backlog_loses_nothing_and_reuses_no_seq(
     with recording(services.mqtt_url, f"{prefix}/#") as recorder:
         with services.stopped("mosquitto"):
             agent = _spawn(config)
-            assert wait_for(lambda: (state / "queue.sqlite").exists())
-            assert wait_for(lambda: _queued(state)[1] >= 15)  # a backlog of messages
-            _kill(agent)
+            try:
+                assert wait_for(lambda: (state / "queue.sqlite").exists())
+                assert wait_for(lambda: _next_seq(state) >= 15)  # a backlog of messages
+            finally:
+                _kill(agent)
         before_kill, seq_at_kill = _queued(state)
         agent = _spawn(config)  # replays at 40 samples/s: killed again mid-backlog
-        assert wait_for(lambda: len(recorder.snapshot("/data")) >= 3)
-        _kill(agent)
+        try:
+            assert wait_for(lambda: len(recorder.snapshot("/data")) >= 3)
+        finally:
+            _kill(agent)
         mid_backlog, _ = _queued(state)
         assert mid_backlog, "the second kill should come while a backlog remains"
         agent = _spawn(config)
