@@ -20,7 +20,7 @@ from contract.catalogue import CATALOGUE, CUSTOM_PREFIX, EquipmentType, MetricKi
 from contract.codec import EARLIEST_MS, Limits
 from contract.errors import ContractError
 from contract.messages import CONTRACT_VERSION, MAX_SAMPLES_PER_MESSAGE
-from contract.points import field_key, string_field, telemetry_series
+from contract.points import field_key, field_value, telemetry_series
 from contract.topics import DeviceId, MessageKind, Topic, parse_topic
 
 _REQUIRED = frozenset({"v", "device_type", "seq", "samples"})
@@ -49,8 +49,7 @@ def _rules(equipment: EquipmentType) -> dict[str, _Rule]:
     return rules
 
 
-_RULES: dict[str, tuple[EquipmentType, dict[str, _Rule]]] = {
-    kind.value: (kind, _rules(kind)) for kind in CATALOGUE}
+_RULES: dict[str, dict[str, _Rule]] = {kind.value: _rules(kind) for kind in CATALOGUE}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +72,11 @@ def _data_topic(topic: str) -> Topic | None:
     return parsed if parsed.kind is MessageKind.DATA else None
 
 
+@lru_cache(maxsize=65_536)
+def _series(topic: Topic, device_type: str) -> str:
+    return telemetry_series(topic, device_type)
+
+
 def fast_data(topic: str, payload: bytes, *, now_ms: int,
               limits: Limits = _DEFAULT_LIMITS) -> FastData | None:
     """The message's lines if it is an ordinary valid data message, else None."""
@@ -85,8 +89,8 @@ def fast_data(topic: str, payload: bytes, *, now_ms: int,
         return None
     if not _ordinary_envelope(body):
         return None
-    equipment, rules = _RULES[body["device_type"]]
-    series = telemetry_series(parsed, equipment.value)
+    rules = _RULES[body["device_type"]]
+    series = _series(parsed, body["device_type"])
     latest_ms = now_ms + limits.max_future_ms
     timestamps: list[int] = []
     lines: list[str] = []
@@ -143,7 +147,7 @@ def _fields(values: Any, rules: dict[str, _Rule]) -> str | None:
         elif kind is str:
             if rule is not None and rule.states and value not in rule.states:
                 return None
-            fields.append(prefix + string_field(value))
+            fields.append(prefix + field_value(value))
         else:
             return None
     return ",".join(fields)

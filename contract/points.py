@@ -71,16 +71,6 @@ def telemetry_series(topic: Topic, device_type: str) -> str:
     return _series(TELEMETRY, device_tags(topic, device_type))
 
 
-def field_key(key: str) -> str:
-    """A field key as line protocol writes it."""
-    return _key(key)
-
-
-def string_field(value: str) -> str:
-    """A string field value as line protocol writes it."""
-    return _encode_field(value)
-
-
 def _field(value: float | int | str) -> FieldValue:
     # Every numeric metric is a float field: InfluxDB fixes a field's type on first write.
     return value if isinstance(value, str) else float(value)
@@ -117,7 +107,7 @@ _STRING_ESCAPES = str.maketrans({'"': r'\"', "\\": r"\\"})
 
 def line_protocol(point: Point) -> str:
     """One line of InfluxDB line protocol with millisecond precision."""
-    fields = ",".join(f"{_key(k)}={_encode_field(v)}" for k, v in sorted(point.fields.items()))
+    fields = ",".join(f"{field_key(k)}={field_value(v)}" for k, v in sorted(point.fields.items()))
     return f"{_series(point.measurement, point.tags)} {fields} {point.time_ms}"
 
 
@@ -126,11 +116,12 @@ def line_protocol(point: Point) -> str:
 @lru_cache(maxsize=65_536)
 def _series(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
     head = measurement.translate(_MEASUREMENT_ESCAPES)
-    return head + "".join(f",{_key(k)}={_tag_value(v)}" for k, v in sorted(tags) if k and v)
+    return head + "".join(f",{field_key(k)}={_tag_value(v)}" for k, v in sorted(tags) if k and v)
 
 
 @lru_cache(maxsize=4096)
-def _key(key: str) -> str:
+def field_key(key: str) -> str:
+    """A tag or field key as line protocol writes it."""
     return key.translate(_KEY_ESCAPES)
 
 
@@ -140,7 +131,8 @@ def _tag_value(value: str) -> str:
     return escaped + " " if escaped.endswith("\\") else escaped
 
 
-def _encode_field(value: FieldValue) -> str:
+def field_value(value: FieldValue) -> str:
+    """A field value as line protocol writes it."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
