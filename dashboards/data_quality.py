@@ -5,10 +5,9 @@ from __future__ import annotations
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from dashboards import panels
-from dashboards.influxql import INTERVAL, matches, where
+from dashboards.influxql import INTERVAL, SITE, where
 
 UID = "loopmeter-data-quality"
-SITE = matches("site")
 DEVICE_ALIAS = "$tag_site / $tag_line / $tag_device"
 
 

@@ -6,12 +6,10 @@ from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from dashboards import benchmarks, panels
-from dashboards.influxql import carbon, equals, matches
+from dashboards.influxql import LINE_ALIAS, SITE, carbon, equals
 
 UID = "loopmeter-energy-carbon"
-SITE = matches("site")
 SITE_ALIAS = "$tag_site: $col"
-LINE_ALIAS = "$tag_site / $tag_line"
 
 
 def _site_daily(select: str) -> str:

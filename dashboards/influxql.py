@@ -50,6 +50,10 @@ def matches(tag: str) -> str:
     return f'"{tag}" =~ /^${tag}$/'
 
 
+SITE = matches("site")  # the site variable every dashboard has
+LINE_ALIAS = "$tag_site / $tag_line"  # the legend of a series per line
+
+
 def equals(tag: str, value: str) -> str:
     """A condition on a fixed tag value chosen by the dashboard author, never by a user."""
     return f"\"{tag}\" = '{value}'"

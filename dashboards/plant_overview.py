@@ -5,12 +5,10 @@ from __future__ import annotations
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from dashboards import panels
-from dashboards.influxql import INTERVAL, carbon, differs, matches, per_line_sum, where
+from dashboards.influxql import INTERVAL, LINE_ALIAS, SITE, carbon, differs, per_line_sum, where
 
 UID = "loopmeter-plant-overview"
-SITE = matches("site")
 TODAY = "now/d"
-LINE_ALIAS = "$tag_site / $tag_line"
 
 
 def _today_per_line(expression: str) -> str:

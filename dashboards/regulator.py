@@ -5,10 +5,9 @@ from __future__ import annotations
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from dashboards import panels
-from dashboards.influxql import carbon, matches
+from dashboards.influxql import SITE, carbon
 
 UID = "loopmeter-regulator"
-SITE = matches("site")
 TOTALS = ('sum("energy_kgce") AS "energy kgce", sum("co2_scope1_kg") AS "scope 1 kg CO2", '
           'sum("co2_scope2_kg") AS "scope 2 kg CO2", sum("co2_total_kg") AS "total kg CO2", '
           'sum("input_t") AS "input t", sum("output_t") AS "output t", '
