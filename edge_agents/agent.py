@@ -119,6 +119,7 @@ class Agent:
         self._started = clock.monotonic()
         now = clock.now_ms()
         self._due = {m.name: now for m in self._metrics}
+        self._period_ms = {m.name: round(m.period_s * 1000) for m in self._metrics}
         self._last_sample_ms = -1
         self._next_status_ms = now
         self._tokens = 0.0
@@ -188,16 +189,12 @@ class Agent:
         if not due or now <= self._last_sample_ms:
             return
         for name in due:
-            period = round(self._period(name) * 1000)
-            self._due[name] = max(self._due[name] + period, now + 1)
+            self._due[name] = max(self._due[name] + self._period_ms[name], now + 1)
         values = self._driver.read(due, now)
         if values:
             self.store.add_sample(Sample(ts=now, values=values))
             self.stats.samples += 1
             self._last_sample_ms = now
-
-    def _period(self, name: str) -> float:
-        return next(m.period_s for m in self._metrics if m.name == name)
 
     def _queue_events(self, now: int) -> None:
         if isinstance(self._driver, EventSource):
