@@ -112,3 +112,34 @@ def test_what_is_not_a_data_message_is_left_to_decode() -> None:
     assert fast_data(DeviceId("s1", "l1", "m1").topic(MessageKind.BIRTH), birth,
                      now_ms=s.NOW_MS) is None
     assert fast_data("loopmeter/v2/s1/l1/m1/data", b"{}", now_ms=s.NOW_MS) is None
+
+
+custom_names = (st.text(st.sampled_from("%,= \\\"a9é"), max_size=4)
+                | st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=6)
+                ).map(lambda tail: f"x_{tail}")
+custom_numbers = (st.integers(-(2**60), 2**60) | st.sampled_from([2**53, 2**53 + 1, -(2**53) - 1])
+                  | st.floats(allow_nan=False, allow_infinity=False))
+
+
+@settings(max_examples=300)
+@given(st.lists(custom_names, min_size=1, max_size=4, unique=True), st.data())
+def test_custom_metrics_of_any_name_and_number_are_written_as_decode_writes_them(names, data):
+    """Names with `%`, `,`, `=` or spaces; ints past 2**53; samples whose names come in
+    another order: the message-at-a-time path declines what it cannot write exactly and
+    the sample-at-a-time path then takes it."""
+    values = custom_numbers | st.text(max_size=4) if data.draw(st.booleans()) else custom_numbers
+    samples = []
+    for index in range(data.draw(st.integers(1, 5))):
+        order = data.draw(st.permutations(names)) if data.draw(st.booleans()) else names
+        samples.append({"ts": s.NOW_MS - index, "values": {
+            name: data.draw(values) for name in order}})
+    body = {"v": 1, "device_type": "crusher_station", "seq": 1, "samples": samples}
+    assert assert_agrees(TOPIC, json.dumps(body).encode()) is not None
+
+
+def test_a_sample_without_values_is_left_to_decode() -> None:
+    for values in ({}, {"x_a": 1.0}):
+        samples = [{"ts": s.NOW_MS - 1, "values": values}, {"ts": s.NOW_MS, "values": {}}]
+        payload = json.dumps({"v": 1, "device_type": "crusher_station", "seq": 0,
+                              "samples": samples}).encode()
+        assert fast_data(TOPIC, payload, now_ms=s.NOW_MS) is None
