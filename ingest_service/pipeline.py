@@ -58,7 +58,8 @@ class Inbound:
 
 
 class AckSink(Protocol):
-    def ack(self, delivery: Delivery) -> None: ...
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Acknowledge these messages, in this order."""
 
 
 class DeadLetterSink(Protocol):
@@ -185,8 +186,7 @@ class Pipeline:
         self._dead_letters.add(batch.letters)
         self._stats.dead_letters.update(letter.reason for letter in batch.letters)
         self._store.store(batch.lines, batch.sources)
-        for delivery in batch.deliveries:
-            self._acks.ack(delivery)
+        self._acks.ack(batch.deliveries)
         self._acked += len(batch.deliveries)
         if batch.deliveries and batch.first_at is not None:
             self._sealed_at.popleft()

@@ -14,15 +14,62 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
 from loopmeter.clock import Clock
-from loopmeter.influx import BatchTooLarge, Throttled, Unavailable, WriteRejected
+from loopmeter.influx import BatchTooLarge, InfluxError, Throttled, Unavailable, WriteRejected
 
 
 class LineWriter(Protocol):
     def write_lines(self, lines: Sequence[str], database: str | None = None) -> None: ...
+
+
+MIN_PART_LINES = 500  # below this, a thread costs more than InfluxDB's parsing saves
+
+# When parts of one write fail differently, the error that makes the policy retry the whole
+# write comes first: retrying rewrites the parts already stored, which is harmless.
+_PRECEDENCE = (Unavailable, Throttled, BatchTooLarge, WriteRejected)
+
+
+class ConcurrentWriter:
+    """Writes a batch as up to `parts` requests at once, so that InfluxDB parses them on
+    several cores; fails as a whole, with the most retryable error, if any part fails."""
+
+    def __init__(self, writer: LineWriter, parts: int) -> None:
+        self._writer = writer
+        self._parts = parts
+        self._pool = (ThreadPoolExecutor(parts - 1, thread_name_prefix="influx-write")
+                      if parts > 1 else None)
+
+    def write_lines(self, lines: Sequence[str], database: str | None = None) -> None:
+        size = max(MIN_PART_LINES, -(-len(lines) // self._parts))
+        if self._pool is None or len(lines) <= size:
+            self._writer.write_lines(lines, database)
+            return
+        first, *others = [lines[i:i + size] for i in range(0, len(lines), size)]
+        futures = [self._pool.submit(self._attempt, part, database) for part in others]
+        errors = [error for error in [self._attempt(first, database),
+                                      *(future.result() for future in futures)] if error]
+        if errors:
+            raise min(errors, key=_precedence)
+
+    def _attempt(self, lines: Sequence[str], database: str | None) -> InfluxError | None:
+        try:
+            self._writer.write_lines(lines, database)
+        except InfluxError as error:
+            return error
+        return None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+
+def _precedence(error: InfluxError) -> int:
+    return next((i for i, kind in enumerate(_PRECEDENCE) if isinstance(error, kind)),
+                len(_PRECEDENCE))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,12 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from contract import shared_subscription, subscription
 from ingest_service.pipeline import Batch, Inbound, Pipeline
-from ingest_service.policy import Backoff, WritePolicy
+from ingest_service.policy import Backoff, ConcurrentWriter, WritePolicy
 from ingest_service.quality import SequenceTracker
 from ingest_service.settings import IngestSettings
 from ingest_service.source import MqttSource
@@ -36,6 +37,9 @@ from loopmeter.ops_http import OpsServer
 log = logging.getLogger(__name__)
 
 _IDLE_WAIT_S = 0.25
+# Received chunks waiting for the pipeline: each holds what one read of the socket brought
+# (at most 256 KiB of packets), so this bounds the memory of messages not yet decoded.
+_INBOX_CHUNKS = 16
 
 
 def _topic_filter(settings: IngestSettings) -> str:
@@ -50,7 +54,9 @@ class IngestService:
         self.stats = Stats()
         self._clock = clock or SystemClock()
         self._writer = PointWriter(settings.influx)
-        self._inbox: queue.Queue[Inbound] = queue.Queue(maxsize=settings.receive_maximum + 100)
+        self._concurrent = ConcurrentWriter(self._writer, settings.batch.parallel_writes)
+        self._inbox: queue.Queue[list[Inbound]] = queue.Queue(maxsize=_INBOX_CHUNKS)
+        self._waiting: deque[Inbound] = deque()  # taken from the inbox, not yet offered
         self._sealed: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"ingest-{settings.worker}",
@@ -72,7 +78,7 @@ class IngestService:
     def _pipeline(self) -> Pipeline:
         retry = self.settings.retry
         backoff = Backoff(retry.initial_backoff_s, retry.max_backoff_s)
-        policy = WritePolicy(self._writer, self._clock, backoff, retry.max_throttle_s)
+        policy = WritePolicy(self._concurrent, self._clock, backoff, retry.max_throttle_s)
         self._store = DurableStore(policy, self.spool, self.dead_letters, self._clock,
                                    database=self.settings.influx.database,
                                    patience_s=retry.spool_after_s, backoff=backoff,
@@ -112,6 +118,7 @@ class IngestService:
         self._close()
 
     def _close(self) -> None:
+        self._concurrent.close()
         self._writer.close()
         self._db.close()
 
@@ -210,29 +217,31 @@ class IngestService:
             self._fail(error)
 
     def _take(self, wait_s: float) -> None:
-        """Offer the first message to arrive within `wait_s`, then all that wait, until full.
+        """Offer what arrives within `wait_s`, then everything waiting, until the batch is full.
 
         Under a backlog the messages waiting are already older than the batch delay: the
         batch still fills up to its size bounds before it is written.
         """
-        try:
-            self.pipeline.offer(self._inbox.get(timeout=wait_s) if wait_s > 0
-                                else self._inbox.get_nowait())
-        except queue.Empty:
+        if not self._waiting and not self._receive(wait_s):
             return
         while not self.pipeline.full():
-            try:
-                self.pipeline.offer(self._inbox.get_nowait())
-            except queue.Empty:
+            if not self._waiting and not self._receive(0.0):
                 return
+            self.pipeline.offer(self._waiting.popleft())
+
+    def _receive(self, wait_s: float) -> bool:
+        """Move the next received chunk to `_waiting`; False if none came within `wait_s`."""
+        try:
+            self._waiting.extend(self._inbox.get(timeout=wait_s) if wait_s > 0
+                                 else self._inbox.get_nowait())
+        except queue.Empty:
+            return False
+        return True
 
     def _drain_inbox(self) -> None:
         """On stop: seal everything already received, then the last health report."""
-        while True:
-            try:
-                self.pipeline.offer(self._inbox.get_nowait())
-            except queue.Empty:
-                break
+        while self._waiting or self._receive(0.0):
+            self.pipeline.offer(self._waiting.popleft())
             if self.pipeline.full():
                 self._hand_over(self.pipeline.seal())
         self.pipeline.report(self.settings.worker)

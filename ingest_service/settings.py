@@ -15,11 +15,14 @@ from loopmeter.mqtt import MqttSettings
 class BatchSettings(BaseModel):
     """When a batch of points is written: whichever bound is reached first."""
 
-    max_points: int = Field(5000, ge=1, description="Write once this many points are pending.")
+    max_points: int = Field(10_000, ge=1, description="Write once this many points are pending; "
+                            "larger requests cost InfluxDB less per point.")
     max_messages: int = Field(500, ge=1, description="Write once this many messages are pending; "
                               "keep it below the receive maximum so that batches can fill.")
     max_delay_s: float = Field(0.2, gt=0, description="Write at the latest this long after the "
                                "first pending message arrived.")
+    parallel_writes: int = Field(2, ge=1, le=16, description="Requests a large batch is split "
+                                 "into and sent at once; InfluxDB parses them on several cores.")
 
 
 class RetrySettings(BaseModel):

@@ -6,6 +6,7 @@ client here, so TLS, credentials, sessions and the last will are configured one 
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -91,6 +92,15 @@ def new_client(settings: MqttSettings, session: Session, will: Will | None = Non
     if will:
         client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
     return client
+
+
+def ssl_context(tls: TlsSettings | None) -> ssl.SSLContext:
+    """The TLS context `new_client` would configure, for code that opens its own socket."""
+    tls = tls or TlsSettings()
+    context = ssl.create_default_context(cafile=_path(tls.ca_file))
+    if tls.cert_file:
+        context.load_cert_chain(str(tls.cert_file), _path(tls.key_file))
+    return context
 
 
 def _path(path: Path | None) -> str | None:

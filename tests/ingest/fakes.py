@@ -56,5 +56,5 @@ class FakeAcks:
     def __init__(self) -> None:
         self.acked: list[Delivery] = []
 
-    def ack(self, delivery: Delivery) -> None:
-        self.acked.append(delivery)
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        self.acked.extend(deliveries)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest_service.policy import Backoff, Undelivered, WritePolicy
+from ingest_service.policy import (
+    MIN_PART_LINES,
+    Backoff,
+    ConcurrentWriter,
+    Undelivered,
+    WritePolicy,
+)
 from loopmeter.influx import BatchTooLarge, InfluxError, Throttled, Unavailable, WriteRejected
 from tests.ingest.fakes import FakeClock, FakeDatabase
 
@@ -23,15 +30,19 @@ def test_backoff_doubles_up_to_its_cap() -> None:
     assert [Backoff(0.5, 4.0).wait(n) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
 
 
-@given(st.sets(st.integers(0, 15)))
-def test_rejected_lines_are_isolated_and_the_rest_stored(bad: set[int]) -> None:
-    bad_lines = {LINES[i] for i in bad}
-
+def rejecting(bad_lines: set[str]) -> FakeDatabase:
+    """A database that refuses a write holding any of `bad_lines`, as a partial write does."""
     def reject(lines: Sequence[str]) -> InfluxError | None:
         found = [line for line in lines if line in bad_lines]
         return WriteRejected(400, f"partial write: {found[0]}") if found else None
 
-    db = FakeDatabase(reject)
+    return FakeDatabase(reject)
+
+
+@given(st.sets(st.integers(0, 15)))
+def test_rejected_lines_are_isolated_and_the_rest_stored(bad: set[int]) -> None:
+    bad_lines = {LINES[i] for i in bad}
+    db = rejecting(bad_lines)
     rejected = policy(db, FakeClock()).deliver(LINES, patience_s=0)
     assert sorted(r.line for r in rejected) == sorted(bad_lines)
     assert all(r.status == 400 and r.line in r.message for r in rejected)
@@ -101,3 +112,62 @@ def test_a_success_resets_the_backoff() -> None:
     clock = FakeClock()
     policy(db, clock).deliver(LINES, patience_s=100)
     assert clock.sleeps == [0.5, 0.5]
+
+
+MANY = [f"m,device=d{i % 50} v={i} {1000 + i}" for i in range(3000)]
+
+
+def test_a_large_batch_is_written_as_parts_at_once_and_a_small_one_whole() -> None:
+    together = threading.Barrier(3, timeout=5)  # three parts, or a timeout: never one by one
+
+    def meet(lines: Sequence[str]) -> None:
+        if len(lines) == 1000:
+            together.wait()
+
+    db = FakeDatabase(meet)
+    writer = ConcurrentWriter(db, parts=3)
+    try:
+        writer.write_lines(MANY)
+        assert sorted(map(len, db.calls)) == [1000, 1000, 1000]
+        assert sorted(line for call in db.calls for line in call) == sorted(MANY)
+        assert all(call == MANY[MANY.index(call[0]):][:1000] for call in db.calls)
+        db.calls.clear()
+        writer.write_lines(MANY[:MIN_PART_LINES])
+        assert db.calls == [MANY[:MIN_PART_LINES]]
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(("failures", "raised"), [
+    ([WriteRejected(400, "bad"), None, None], WriteRejected),
+    ([WriteRejected(400, "bad"), BatchTooLarge("big"), None], BatchTooLarge),
+    ([None, WriteRejected(400, "bad"), Throttled(1.0, "429")], Throttled),
+    ([Throttled(1.0, "429"), Unavailable("down"), WriteRejected(400, "bad")], Unavailable),
+])
+def test_parts_that_fail_raise_the_error_that_retries_the_most(
+        failures: list[InfluxError | None], raised: type[InfluxError]) -> None:
+    first_of_part = {MANY[i * 1000]: failure for i, failure in enumerate(failures)}
+    db = FakeDatabase(lambda lines: first_of_part[lines[0]])
+    writer = ConcurrentWriter(db, parts=3)
+    try:
+        with pytest.raises(raised):
+            writer.write_lines(MANY)
+    finally:
+        writer.close()
+    stored = [i for i, failure in enumerate(failures) if failure is None]
+    assert len(db.points) == 1000 * len(stored)  # the parts that succeeded are written
+
+
+@settings(max_examples=30)
+@given(st.sets(st.integers(0, len(MANY) - 1), max_size=5))
+def test_through_parallel_parts_rejected_lines_are_still_isolated(bad: set[int]) -> None:
+    bad_lines = {MANY[i] for i in bad}
+    db = rejecting(bad_lines)
+    writer = ConcurrentWriter(db, parts=2)
+    try:
+        rejected = WritePolicy(writer, FakeClock(), Backoff(0.5, 4.0), 30.0).deliver(
+            MANY, patience_s=0)
+    finally:
+        writer.close()
+    assert sorted(r.line for r in rejected) == sorted(bad_lines)
+    assert set(db.points.values()) == set(MANY) - bad_lines
