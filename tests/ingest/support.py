@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import uuid
@@ -12,9 +13,10 @@ from typing import Any
 from paho.mqtt.client import Client
 
 from contract import DataMessage, DeviceId, EquipmentType, MessageKind, Sample, encode
+from ingest_service.pipeline import Inbound
 from ingest_service.settings import BatchSettings, IngestSettings, RetrySettings
 from loopmeter.influx import InfluxQL, InfluxSettings
-from loopmeter.mqtt import MqttSettings, Session, connect, new_client
+from loopmeter.mqtt import MqttSettings, Session, TlsSettings, connect, new_client
 
 HOUR_MS = 3_600_000
 
@@ -55,8 +57,8 @@ def ingest_settings(services: Any, database: str, state_dir: Path,
 class Publisher:
     """A QoS 1 publisher on a persistent session, so that a broker restart loses nothing."""
 
-    def __init__(self, mqtt_url: str) -> None:
-        self._settings = MqttSettings(url=mqtt_url)
+    def __init__(self, mqtt_url: str, tls: TlsSettings | None = None) -> None:
+        self._settings = MqttSettings(url=mqtt_url, tls=tls)
         self._session = Session(f"pub-{uuid.uuid4().hex[:8]}", clean_start=False, expiry_s=300)
         self.client: Client = new_client(self._settings, self._session)
         self.client.max_inflight_messages_set(200)
@@ -118,6 +120,15 @@ def telemetry_rows(influx_url: str, database: str, site: str) -> list[tuple[str,
     finally:
         reader.close()
     return [(s.tags["device"], row[0], row[1]) for s in series for row in s.values]
+
+
+def take_inbound(inbox: queue.Queue[list[Inbound]], count: int) -> list[Inbound]:
+    """The next `count` messages an MqttSource queued, in order (it queues lists)."""
+    taken: list[Inbound] = []
+    while len(taken) < count:
+        taken += inbox.get(timeout=10)
+    assert len(taken) == count
+    return taken
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:

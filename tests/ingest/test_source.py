@@ -15,7 +15,7 @@ from ingest_service.source import MqttSource
 from loopmeter.clock import SystemClock
 from loopmeter.mqtt import MqttSettings, Session
 from loopmeter.services import LocalServices
-from tests.ingest.support import Publisher, wait_for
+from tests.ingest.support import Publisher, take_inbound, wait_for
 from tests.servers import DYNSEC_INGEST
 
 
@@ -24,14 +24,6 @@ def _source(settings: MqttSettings, client_id: str, topic_filter: str,
     session = Session(client_id, clean_start=False, expiry_s=300, receive_maximum=100,
                       manual_ack=True)
     return MqttSource(settings, session, topic_filter, SystemClock(), inbox)
-
-
-def _take(inbox: queue.Queue[list[Inbound]], count: int) -> list[Inbound]:
-    taken: list[Inbound] = []
-    while len(taken) < count:
-        taken += inbox.get(timeout=10)
-    assert len(taken) == count
-    return taken
 
 
 def test_acknowledged_messages_are_not_delivered_again_and_the_rest_are(
@@ -44,7 +36,7 @@ def test_acknowledged_messages_are_not_delivered_again_and_the_rest_are(
         for i in range(10):
             publisher.publish(f"{topic_prefix}/l1/m1/data", f"{i}".encode())
         publisher.wait_published()
-    first = _take(inbox, 10)
+    first = take_inbound(inbox, 10)
     assert [m.payload for m in first] == [f"{i}".encode() for i in range(10)]
     source.ack([m.delivery for m in first[:6]])
     source.stop()
@@ -52,7 +44,7 @@ def test_acknowledged_messages_are_not_delivered_again_and_the_rest_are(
     again = _source(settings, client_id, f"{topic_prefix}/#", inbox)
     again.start()
     try:
-        redelivered = _take(inbox, 4)
+        redelivered = take_inbound(inbox, 4)
         assert [m.payload for m in redelivered] == [b"6", b"7", b"8", b"9"]
         again.ack([m.delivery for m in redelivered])
         time.sleep(0.5)
@@ -72,7 +64,7 @@ def test_an_idle_connection_is_kept_alive_past_one_and_a_half_keepalives(
         time.sleep(9)
         with Publisher(services.mqtt_url) as publisher:
             publisher.publish(f"{topic_prefix}/l1/m1/data", b"late")
-        assert _take(inbox, 1)[0].payload == b"late"
+        assert take_inbound(inbox, 1)[0].payload == b"late"
         assert source.connected and source.connections == 1
     finally:
         source.stop()
