@@ -27,7 +27,6 @@ import select
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Sequence
 
 from ingest_service.pipeline import Delivery, Inbound
@@ -195,7 +194,7 @@ class MqttSource:
 
     def _serve(self, sock: socket.socket) -> None:
         """Until the connection drops (raise) or the source stops (return)."""
-        link = _Link(sock, self._settings.keepalive_s)
+        link = _Link(sock, self._settings.keepalive_s, self._clock)
         while True:
             closing = self._closing.is_set()
             with self._lock:
@@ -281,12 +280,13 @@ class MqttSource:
 class _Link:
     """One connected socket: non-blocking reads and writes, and the MQTT keep-alive."""
 
-    def __init__(self, sock: socket.socket, keepalive_s: int) -> None:
+    def __init__(self, sock: socket.socket, keepalive_s: int, clock: Clock) -> None:
         self._sock = sock
         self._reader = wire.PacketReader()
         self._outgoing = bytearray()
         self.keepalive_s = keepalive_s
-        self._last_sent = time.monotonic()
+        self._clock = clock
+        self._last_sent = clock.monotonic()
         self._ping_sent: float | None = None
 
     def take(self, outgoing: bytearray) -> None:
@@ -322,7 +322,7 @@ class _Link:
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         del self._outgoing[:sent]
-        self._last_sent = time.monotonic()
+        self._last_sent = self._clock.monotonic()
 
     def flush_blocking(self, timeout_s: float = _CONNECT_TIMEOUT_S) -> None:
         self._sock.settimeout(timeout_s)
@@ -330,7 +330,7 @@ class _Link:
         self._outgoing.clear()
 
     def keep_alive(self) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         if self._ping_sent is not None and now - self._ping_sent > self.keepalive_s:
             raise _ConnectionLost(f"no PINGRESP within {self.keepalive_s} s")
         if self.keepalive_s and self._ping_sent is None and self._until_due() == 0.0:
@@ -346,4 +346,4 @@ class _Link:
         if not self.keepalive_s:
             return 1.0
         since = self._last_sent if self._ping_sent is None else self._ping_sent
-        return max(0.0, since + self.keepalive_s - time.monotonic())
+        return max(0.0, since + self.keepalive_s - self._clock.monotonic())
