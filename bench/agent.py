@@ -25,8 +25,7 @@ from edge_agents.agent import Agent, AgentConfig
 from edge_agents.driver import CallableDriver, Reading
 from loopmeter.clock import SystemClock
 from loopmeter.mqtt import MqttSettings
-from loopmeter.services import LocalServices, ServicePorts
-from tests.servers import free_ports
+from loopmeter.services import LocalServices, ServicePorts, free_ports
 
 CLOCK = SystemClock()
 GAUGES = [f"x_m{i:02d}" for i in range(50)]

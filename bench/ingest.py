@@ -23,7 +23,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -57,7 +56,7 @@ from ingest_service.service import IngestService
 from ingest_service.settings import IngestSettings
 from loopmeter.influx import InfluxQL, InfluxSettings, PointWriter
 from loopmeter.mqtt import MqttSettings, Session, connect, new_client
-from loopmeter.services import LocalServices, ServicePorts
+from loopmeter.services import LocalServices, ServicePorts, free_ports
 
 RECEIVE_MAXIMUM = 1000
 CEILING_BATCH = 5000
@@ -446,7 +445,7 @@ def percentile(values: Sequence[float], q: int) -> float:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as folder:
         root = Path(folder)
-        ports = ServicePorts(*_free_ports(3))
+        ports = ServicePorts(*free_ports(3))
         services = LocalServices(root / "services", ports)
         services.up()
         try:
@@ -552,17 +551,6 @@ def _settle(services: LocalServices, timeout_s: float = 60.0) -> float:
         busy, total = (b - a for a, b in zip(before, _machine_ticks(), strict=True))
         if busy < 0.15 * total or time.monotonic() > deadline:
             return busy / total if total else float("nan")
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

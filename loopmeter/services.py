@@ -438,10 +438,20 @@ def _owned_and_alive(pid: int, marker: str) -> bool:
     return marker.encode() in cmdline and _alive(pid)
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
+    """Whether something accepts TCP connections on this loopback port."""
     with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
         return True
     return False
+
+
+def free_ports(count: int) -> list[int]:
+    """Loopback ports the kernel reports free now; held together so that they are distinct."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in sockets]
 
 
 def _http_status(url: str) -> int | None:
@@ -541,7 +551,7 @@ def _stop(daemon: _Daemon, sig: signal.Signals, timeout_s: float) -> None:
         _signal_group(pid, sig)
 
         def gone() -> bool:
-            return daemon.pid() is None and not _port_open(daemon.port)
+            return daemon.pid() is None and not port_open(daemon.port)
 
         if not _wait_until(gone, timeout_s):
             _signal_group(pid, signal.SIGKILL)
@@ -636,7 +646,7 @@ class LocalServices:
         """Start one service unless it runs, and wait until it answers."""
         daemon = self._daemon(name)
         if daemon.pid() is None:
-            if daemon.ready() or _port_open(daemon.port):
+            if daemon.ready() or port_open(daemon.port):
                 raise ServiceError(f"{daemon.address} is already taken by another process; "
                                    f"stop it or choose another {name} port")
             binaries = self.binaries
@@ -685,7 +695,7 @@ class LocalServices:
         conf = str(home / f"{name}.conf")
         if name == "mosquitto":
             return _Daemon(name, home, ("-c", conf), self.ports.mqtt,
-                           self.mqtt_url, lambda: _port_open(self.ports.mqtt))
+                           self.mqtt_url, lambda: port_open(self.ports.mqtt))
         if name == "influxdb":
             return _Daemon(name, home, ("-config", conf), self.ports.influx_backend,
                            self.influx_backend_url, self._backend_ready)
@@ -700,7 +710,7 @@ class LocalServices:
 
     def _status(self, daemon: _Daemon) -> ServiceStatus:
         pid = daemon.pid()
-        running = pid is not None and _port_open(daemon.port)
+        running = pid is not None and port_open(daemon.port)
         return ServiceStatus(daemon.name, pid, daemon.address, running)
 
     def _prepare(self, daemon: _Daemon, binaries: Binaries) -> None:

@@ -16,29 +16,18 @@ one: after every test that used `services` or `dynsec_services`, `up()` restores
 from __future__ import annotations
 
 import re
-import socket
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import httpx
 import pytest
 
 from contract.topics import PREFIX
-from loopmeter.services import LocalServices, MqttAccount, ServicePorts
+from loopmeter.services import LocalServices, MqttAccount, ServicePorts, free_ports
 
 DYNSEC_ADMIN = MqttAccount("admin", "admin-secret")
 DYNSEC_INGEST = MqttAccount("ingest", "ingest-secret")
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports the kernel reports free now; held together so that they are distinct."""
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
 
 
 def _run(local: LocalServices) -> Iterator[LocalServices]:

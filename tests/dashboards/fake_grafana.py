@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException
 
-from tests.servers import free_ports
+from loopmeter.services import free_ports
 
 
 @dataclass

@@ -12,7 +12,6 @@ import importlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -31,7 +30,7 @@ from dashboards.panels import DATASOURCE_UID
 from gateway.core.config import GatewaySettings
 from ingest_service.carbon.settings import CarbonSettings
 from ingest_service.settings import IngestSettings
-from tests.servers import free_ports
+from loopmeter.services import free_ports, port_open
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -182,9 +181,8 @@ def _local_config(home: Path, port: int) -> str:
 def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and process.poll() is None:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        if port_open(port):
+            return
         time.sleep(0.05)  # a real broker starting: poll its port, bounded
     raise AssertionError("the broker did not start")
 

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from dashboards import dashboards, to_dict
 from dashboards.cli import app
 from dashboards.push import GrafanaStore, PushError, push
+from loopmeter.services import free_ports
 from tests.dashboards.fake_grafana import GrafanaState, serve
-from tests.servers import free_ports
 
 TOKEN = "glsa_test-token"
 

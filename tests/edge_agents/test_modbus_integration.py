@@ -11,8 +11,8 @@ import pytest
 from contract import EquipmentType
 from edge_agents.driver import declare
 from edge_agents.modbus import ModbusDriver, RegisterSpec, RegisterType
+from loopmeter.services import free_ports
 from simulators.modbus import MeterServer
-from tests.servers import free_ports
 
 pytestmark = pytest.mark.integration
 METER = EquipmentType.ELECTRICITY_METER

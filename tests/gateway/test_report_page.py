@@ -19,9 +19,9 @@ import pytest
 import uvicorn
 
 from gateway.core.security import Role
+from loopmeter.services import free_ports
 from tests.gateway.carbon_day import LABEL, SCOPE1_KG, SCOPE2_KG, TOTAL_KG, close_day
 from tests.gateway.conftest import FakeGateway, fake_gateway
-from tests.servers import free_ports
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "gateway"

@@ -15,8 +15,8 @@ from ingest_service.service import IngestService
 from ingest_service.settings import IngestSettings
 from ingest_service.storage import DeadLetter, DeadLetters, open_database, worker_database
 from loopmeter.mqtt import ConnectFailed, MqttSettings
+from loopmeter.services import free_ports
 from tests.ingest.support import data_payload, telemetry_rows
-from tests.servers import free_ports
 
 runner = CliRunner()
 

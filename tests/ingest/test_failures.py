@@ -22,6 +22,7 @@ import pytest
 from ingest_service.service import IngestService
 from ingest_service.storage import DeadLetters, open_database, worker_database
 from loopmeter.influx import InfluxQL, InfluxSettings
+from loopmeter.services import free_ports
 from tests.ingest.support import (
     Paced,
     Publisher,
@@ -31,7 +32,6 @@ from tests.ingest.support import (
     telemetry_rows,
     wait_for,
 )
-from tests.servers import free_ports
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import getpass
 import queue
-import socket
 import subprocess
 import time
 import uuid
@@ -22,9 +21,8 @@ from ingest_service.pipeline import Inbound
 from ingest_service.source import MqttSource
 from loopmeter.clock import SystemClock
 from loopmeter.mqtt import ConnectFailed, MqttSettings, Session, TlsSettings
-from loopmeter.services import find_binaries
+from loopmeter.services import find_binaries, free_ports, port_open
 from tests.ingest.support import Publisher, take_inbound, wait_for
-from tests.servers import free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -65,17 +63,12 @@ def tls_broker(tmp_path: Path) -> Iterator[TlsBroker]:
         broker = subprocess.Popen([str(find_binaries().mosquitto), "-c", str(conf)],
                                   stderr=output)
     try:
-        wait_for(lambda: _accepts(port) or broker.poll() is not None, 10, "the TLS broker")
+        wait_for(lambda: port_open(port) or broker.poll() is not None, 10, "the TLS broker")
         assert broker.poll() is None, log.read_text()
         yield TlsBroker(f"mqtts://127.0.0.1:{port}", tmp_path / "ca.pem")
     finally:
         broker.terminate()
         broker.wait(10)
-
-
-def _accepts(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _source(settings: MqttSettings, client_id: str,

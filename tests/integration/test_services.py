@@ -32,10 +32,12 @@ from loopmeter.services import (
     MqttAccount,
     ServiceError,
     ServicePorts,
+    free_ports,
+    port_open,
     render_nginx_conf,
 )
 from loopmeter.services_cli import app as services_app
-from tests.servers import DYNSEC_ADMIN, DYNSEC_INGEST, free_ports, influx_query
+from tests.servers import DYNSEC_ADMIN, DYNSEC_INGEST, influx_query
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +68,7 @@ def test_kill_and_start_bring_the_broker_back(services: LocalServices) -> None:
     old_pid = services.pid("mosquitto")
     services.kill_service("mosquitto")
     assert services.pid("mosquitto") is None
-    assert not _port_open(services.ports.mqtt)
+    assert not port_open(services.ports.mqtt)
     services.start_service("mosquitto")
     assert services.pid("mosquitto") not in (None, old_pid)
     with _mqtt(services, "after-kill") as session:
@@ -229,14 +231,6 @@ def _mqtt(services: LocalServices, client_id: str, *, clean_start: bool = True,
     finally:
         client.disconnect()
         client.loop_stop()
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def test_a_qos1_message_goes_round_the_broker(
