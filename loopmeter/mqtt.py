@@ -86,16 +86,14 @@ def new_client(settings: MqttSettings, session: Session, will: Will | None = Non
         password = settings.password.get_secret_value() if settings.password else None
         client.username_pw_set(settings.username, password)
     if parse_broker_url(settings.url).tls:
-        tls = settings.tls or TlsSettings()
-        client.tls_set(ca_certs=_path(tls.ca_file), certfile=_path(tls.cert_file),
-                       keyfile=_path(tls.key_file))
+        client.tls_set_context(ssl_context(settings.tls))
     if will:
         client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
     return client
 
 
 def ssl_context(tls: TlsSettings | None) -> ssl.SSLContext:
-    """The TLS context `new_client` would configure, for code that opens its own socket."""
+    """The TLS context of every Loopmeter MQTT connection: paho's and ingest's own."""
     tls = tls or TlsSettings()
     context = ssl.create_default_context(cafile=_path(tls.ca_file))
     if tls.cert_file:
