@@ -23,8 +23,8 @@ from edge_agents.driver import Reading
 from loopmeter.clock import Clock, SystemClock
 from loopmeter.mqtt import MqttSettings, Session, connect, new_client
 from loopmeter.services import LocalServices
-from tests.edge_agents.recorder import wait_for
 from tests.edge_agents.reference_agent import METER, Read, reference_agent, rising
+from tests.support.live import wait_for
 
 pytestmark = pytest.mark.integration
 CLOCK = SystemClock()

@@ -22,7 +22,7 @@ from loopmeter.clock import SystemClock
 from loopmeter.mqtt import MqttSettings
 from loopmeter.services import LocalServices
 from tests.edge_agents.fakes import StepClock, ramp
-from tests.edge_agents.recorder import Received, recording, wait_for
+from tests.support.live import Received, recording, wait_for
 
 pytestmark = pytest.mark.integration
 METER = EquipmentType.ELECTRICITY_METER

@@ -16,7 +16,7 @@ from simulators.clock import SimulatedClock
 from simulators.faults import Fault, FaultKind
 from simulators.plant import Plant
 from simulators.scenario import load_scenario
-from tests.edge_agents.recorder import Received, recording, wait_for
+from tests.support.live import Received, recording, wait_for
 
 pytestmark = pytest.mark.integration
 HOUR_MS = 3_600_000

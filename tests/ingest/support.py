@@ -17,6 +17,7 @@ from ingest_service.pipeline import Inbound
 from ingest_service.settings import BatchSettings, IngestSettings, RetrySettings
 from loopmeter.influx import InfluxQL, InfluxSettings
 from loopmeter.mqtt import MqttSettings, Session, TlsSettings, connect, new_client
+from tests.support.live import wait_for
 
 HOUR_MS = 3_600_000
 
@@ -131,11 +132,6 @@ def take_inbound(inbox: queue.Queue[list[Inbound]], count: int) -> list[Inbound]
     return taken
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 class Paced:
@@ -168,36 +164,3 @@ class Paced:
                 time.sleep(delay)
             self._publisher.publish(topic, payload)
             self.sent += 1
-
-
-class Subscriber:
-    """A persistent-session subscriber that records payloads (subscribes only if given a filter)."""
-
-    def __init__(self, mqtt_url: str, topic_filter: str | None,
-                 client_id: str | None = None) -> None:
-        self.client_id = client_id or f"sub-{uuid.uuid4().hex[:8]}"
-        self._settings = MqttSettings(url=mqtt_url)
-        self._session = Session(self.client_id, clean_start=False, expiry_s=300)
-        self._filter = topic_filter
-        self.messages: list[bytes] = []
-        self._ready = threading.Event()
-        self.client: Client = new_client(self._settings, self._session)
-        self.client.on_connect = lambda *_: self._subscribe()
-        self.client.on_subscribe = lambda *_: self._ready.set()
-        self.client.on_message = lambda _c, _u, message: self.messages.append(message.payload)
-
-    def _subscribe(self) -> None:
-        if self._filter is None:
-            self._ready.set()
-        else:
-            self.client.subscribe(self._filter, qos=1)
-
-    def __enter__(self) -> Subscriber:
-        connect(self.client, self._settings, self._session)
-        self.client.loop_start()
-        assert self._ready.wait(10), "subscriber did not connect"
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()

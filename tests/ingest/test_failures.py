@@ -26,12 +26,12 @@ from loopmeter.services import free_ports
 from tests.ingest.support import (
     Paced,
     Publisher,
-    Subscriber,
     ingest_settings,
     stream,
     telemetry_rows,
     wait_for,
 )
+from tests.support.live import recording
 
 pytestmark = pytest.mark.integration
 
@@ -160,15 +160,15 @@ def test_mosquitto_forgets_shared_subscriptions_when_it_restarts(services,
     received = {}
     for mode, topic_filter in (("ordinary", f"loopmeter/v1/{unique_site}/#"),
                                ("shared", f"$share/g/loopmeter/v1/{unique_site}/#")):
-        with Subscriber(services.mqtt_url, topic_filter) as subscriber:
+        with recording(services.mqtt_url, topic_filter) as subscriber:
             client_id = subscriber.client_id
         services.restart_service("mosquitto")
         with Publisher(services.mqtt_url) as publisher:
             publisher.publish(topic, mode.encode())
             publisher.wait_published()
-        with Subscriber(services.mqtt_url, None, client_id) as subscriber:
+        with recording(services.mqtt_url, None, client_id) as subscriber:
             time.sleep(1.0)  # what the broker kept for the session arrives at once
-            received[mode] = list(subscriber.messages)
+            received[mode] = [m.payload for m in subscriber.snapshot()]
     assert received == {"ordinary": [b"ordinary"], "shared": []}
 
 

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
-from paho.mqtt.client import Client, MQTTMessage, MQTTv5
-from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
 from contract import BirthMessage, DataMessage, decode
-from loopmeter.mqtt import parse_broker_url
 from loopmeter.services import LocalServices
 from simulators import Plant, load_scenario
 from simulators.cli import app
 from simulators.faults import GARBAGE
 from simulators.runs import unapplied_by_fleet
+from tests.support.live import recording, wait_for
 
 runner = CliRunner()
 
@@ -53,48 +50,20 @@ def test_run_reports_an_unreachable_broker() -> None:
     assert "cannot connect" in result.output
 
 
-class Subscriber:
-    def __init__(self, url: str, topic: str) -> None:
-        self.messages: list[tuple[str, bytes]] = []
-        self.ready = threading.Event()
-        self._client = Client(CallbackAPIVersion.VERSION2, protocol=MQTTv5)
-        self._client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
-        self._client.on_subscribe = lambda *_: self.ready.set()
-        self._client.on_message = self._on_message
-        address = parse_broker_url(url)
-        self._client.connect(address.host, address.port)
-        self._client.loop_start()
-
-    def _on_message(self, client: Client, userdata: object, message: MQTTMessage) -> None:
-        self.messages.append((message.topic, bytes(message.payload)))
-
-    def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
-
-
 @pytest.mark.integration
 def test_a_direct_run_publishes_a_plant_with_its_faults(
     services: LocalServices, unique_site: str, tmp_path: Path
 ) -> None:
-    subscriber = Subscriber(services.mqtt_url, f"loopmeter/v1/{unique_site}/#")
-    assert subscriber.ready.wait(10)
     truth = tmp_path / "truth.csv"
-    try:
+    with recording(services.mqtt_url, f"loopmeter/v1/{unique_site}/#") as subscriber:
         result = runner.invoke(app, [
             "run", "--scenario", "construction-waste", "--speed", "100000", "--duration", "10h",
             "--broker", services.mqtt_url, "--site", unique_site, "--ground-truth", str(truth),
             "--batch", "10m", "--direct"])
         assert result.exit_code == 0, result.output
-        deadline = threading.Event()
-        for _ in range(50):
-            if len([m for m in subscriber.messages if m[0].endswith("/data")]) >= 5 * 60:
-                break
-            deadline.wait(0.1)
-    finally:
-        subscriber.close()
-    decoded = [decode(t, p, now_ms=2**41).message for t, p in subscriber.messages
-               if p not in GARBAGE]
+        wait_for(lambda: len(subscriber.snapshot("/data")) >= 5 * 60, 5.0)
+    decoded = [decode(m.topic, m.payload, now_ms=2**41).message for m in subscriber.snapshot()
+               if m.payload not in GARBAGE]
     assert sum(isinstance(m, BirthMessage) for m in decoded) == 5
     data = [m for m in decoded if isinstance(m, DataMessage)]
     # 5 devices x 60 ten-minute batches, less the 20-minute drop window of one device (2 batches)
@@ -123,26 +92,19 @@ def test_modbus_only_serves_electricity_meters(device: str, error: str) -> None:
 def test_a_run_through_the_agent_fleet_reaches_the_broker(
     services: LocalServices, unique_site: str, tmp_path: Path
 ) -> None:
-    subscriber = Subscriber(services.mqtt_url, f"loopmeter/v1/{unique_site}/+/+/data")
-    assert subscriber.ready.wait(10)
     truth = tmp_path / "truth.jsonl"
-    try:
+    with recording(services.mqtt_url, f"loopmeter/v1/{unique_site}/+/+/data") as subscriber:
         result = runner.invoke(app, [
             "run", "--scenario", "construction-waste", "--speed", "2880", "--duration", "2h",
             "--broker", services.mqtt_url, "--site", unique_site, "--ground-truth", str(truth),
             "--batch", "10m", "--state-dir", str(tmp_path / "queues")])
         assert result.exit_code == 0, result.output
-        for _ in range(50):
-            if len(subscriber.messages) >= 5 * 12:
-                break
-            threading.Event().wait(0.1)
-    finally:
-        subscriber.close()
+        wait_for(lambda: len(subscriber.snapshot()) >= 5 * 12, 5.0)
     samples: dict[str, int] = {}
-    for topic, payload in subscriber.messages:
-        message = decode(topic, payload, now_ms=2**41).message
+    for received in subscriber.snapshot():
+        message = decode(received.topic, received.payload, now_ms=2**41).message
         assert isinstance(message, DataMessage)
-        samples[topic] = samples.get(topic, 0) + len(message.samples)
+        samples[received.topic] = samples.get(received.topic, 0) + len(message.samples)
     assert len(samples) == 5
     assert all(count >= 600 for count in samples.values())  # 2 h every 10 s, about 720
     records = [json.loads(line) for line in truth.read_text().splitlines()]

@@ -1,4 +1,4 @@
-"""A test subscriber that records everything published under a topic filter."""
+"""Helpers of tests against the live servers: a recording MQTT subscriber, and waiting."""
 
 from __future__ import annotations
 
@@ -27,14 +27,19 @@ class Received:
 
 
 class Recorder:
-    """Subscribes with QoS 1 in a persistent session, so a broker restart loses nothing."""
+    """Subscribes with QoS 1 in a persistent session, so a broker restart loses nothing.
 
-    def __init__(self, url: str, topic_filter: str) -> None:
+    Without a filter it only resumes the session of `client_id`: what the broker kept for it
+    arrives, and nothing new is subscribed.
+    """
+
+    def __init__(self, url: str, topic_filter: str | None, client_id: str | None = None) -> None:
         self.messages: list[Received] = []
+        self.client_id = client_id or f"rec-{uuid.uuid4().hex[:8]}"
         self._filter = topic_filter
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        session = Session(f"rec-{uuid.uuid4().hex[:8]}", clean_start=False, expiry_s=600)
+        session = Session(self.client_id, clean_start=False, expiry_s=600)
         self._settings = MqttSettings(url=url)
         self._client = new_client(self._settings, session)
         self._client.on_connect = self._on_connect
@@ -45,7 +50,10 @@ class Recorder:
 
     def _on_connect(self, client: Client, userdata: Any, flags: Any, reason: ReasonCode,
                     properties: Any) -> None:
-        client.subscribe(self._filter, qos=1)
+        if self._filter is None:
+            self._subscribed.set()
+        else:
+            client.subscribe(self._filter, qos=1)
 
     def _on_message(self, client: Client, userdata: Any, message: MQTTMessage) -> None:
         with self._lock:
@@ -66,8 +74,9 @@ class Recorder:
 
 
 @contextmanager
-def recording(url: str, topic_filter: str) -> Iterator[Recorder]:
-    recorder = Recorder(url, topic_filter)
+def recording(url: str, topic_filter: str | None,
+              client_id: str | None = None) -> Iterator[Recorder]:
+    recorder = Recorder(url, topic_filter, client_id)
     recorder.start()
     try:
         yield recorder
@@ -75,11 +84,17 @@ def recording(url: str, topic_filter: str) -> Iterator[Recorder]:
         recorder.stop()
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> bool:
-    """Poll a condition of the real world (a broker delivering), in integration tests only."""
+def wait_for(condition: Callable[[], bool], timeout_s: float = 20.0,
+             what: str | None = None) -> bool:
+    """Poll a condition of the real world (a broker delivering), in integration tests only.
+
+    With `what`, a timeout fails the test, naming what did not happen.
+    """
     deadline = CLOCK.monotonic() + timeout_s
     while CLOCK.monotonic() < deadline:
         if condition():
             return True
         CLOCK.sleep(0.05)
-    return condition()
+    met = condition()
+    assert met or what is None, f"timed out waiting for {what}"
+    return met
