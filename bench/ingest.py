@@ -56,7 +56,7 @@ from ingest_service.service import IngestService
 from ingest_service.settings import IngestSettings
 from loopmeter.influx import InfluxQL, InfluxSettings, PointWriter
 from loopmeter.mqtt import MqttSettings, Session, connect, new_client
-from loopmeter.services import LocalServices, ServicePorts, free_ports
+from loopmeter.services import LocalServices, ServicePorts, free_ports, wait_until
 
 RECEIVE_MAXIMUM = 1000
 CEILING_BATCH = 5000
@@ -355,19 +355,14 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 def _until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    # Polled often: the end of a drain is known only to within one poll.
+    if not wait_until(condition, timeout_s, poll_s=0.02):
+        raise RuntimeError(f"timed out waiting for {what}")
 
 
 def pipeline(services: LocalServices, database: str, state_dir: Path, messages: list[Message],
              samples: int, workers: int, base_port: int) -> PipelineRun:
-    reader = InfluxQL(InfluxSettings(url=services.influx_url))
-    reader.create_database(database)
-    reader.close()
-    group = Workers(services, database, state_dir, workers, base_port)
+    group = Workers(services, database, state_dir, workers, base_port)  # they create it
     group.start()
     group.stop()  # the sessions now exist: the broker queues the stream for them
     publish(services.mqtt_url, messages)

@@ -461,12 +461,13 @@ def _http_status(url: str) -> int | None:
         return None
 
 
-def _wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+def wait_until(condition: Callable[[], bool], timeout_s: float, poll_s: float = _POLL_S) -> bool:
+    """Poll `condition` (a process or server coming or going) until true; False on timeout."""
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() >= deadline:
             return False
-        time.sleep(_POLL_S)
+        time.sleep(poll_s)
     return True
 
 
@@ -553,9 +554,9 @@ def _stop(daemon: _Daemon, sig: signal.Signals, timeout_s: float) -> None:
         def gone() -> bool:
             return daemon.pid() is None and not port_open(daemon.port)
 
-        if not _wait_until(gone, timeout_s):
+        if not wait_until(gone, timeout_s):
             _signal_group(pid, signal.SIGKILL)
-            if not _wait_until(gone, timeout_s):
+            if not wait_until(gone, timeout_s):
                 raise daemon.failure(f"still holds {daemon.address} after SIGKILL")
     daemon.pid_file.unlink(missing_ok=True)
 
@@ -629,7 +630,7 @@ class LocalServices:
             self.start_service(name)
         if {"influxdb", "nginx"} <= set(self.services):
             front = self._daemon("nginx")
-            if not _wait_until(self._front_ready, self.timeout_s):
+            if not wait_until(self._front_ready, self.timeout_s):
                 raise front.failure(f"does not relay {self.influx_url}/ping to InfluxDB")
 
     def down(self) -> None:

@@ -12,10 +12,8 @@ from typing import Any
 from paho.mqtt.client import Client, MQTTMessage
 from paho.mqtt.reasoncodes import ReasonCode
 
-from loopmeter.clock import SystemClock
 from loopmeter.mqtt import MqttSettings, Session, connect, new_client
-
-CLOCK = SystemClock()
+from loopmeter.services import wait_until
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +88,6 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 20.0,
 
     With `what`, a timeout fails the test, naming what did not happen.
     """
-    deadline = CLOCK.monotonic() + timeout_s
-    while CLOCK.monotonic() < deadline:
-        if condition():
-            return True
-        CLOCK.sleep(0.05)
-    met = condition()
+    met = wait_until(condition, timeout_s)
     assert met or what is None, f"timed out waiting for {what}"
     return met
