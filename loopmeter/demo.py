@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest_service.carbon.figures import Row
-from ingest_service.carbon.periods import Granularity, Period, parse_period, sub_periods
+from ingest_service.carbon.periods import parse_period, with_sub_periods
 from ingest_service.carbon.registry import load_registry
 from ingest_service.carbon.report import build_report, render
 from ingest_service.carbon.service import build
@@ -189,16 +189,12 @@ def _close_day(site: str, day_label: str, influx: InfluxSettings, work: Path,
                console: Console) -> tuple[list[Row], bool, Path]:
     settings = CarbonSettings(influx=influx, ledger_path=work / "ledger.sqlite")
     day = parse_period(day_label, settings.zone())
-    periods = [*_shorter(day, settings), day]
-    parts = build(settings, SystemClock())
-    try:
+    periods = with_sub_periods(day, settings.zone())
+    with build(settings, SystemClock()) as parts:
         with console.status(f"energy-carbon engine: closing {len(periods)} periods of "
                             f"{day_label}"):
             closed = parts.engine.close_all(site, periods)
         verified = parts.ledger.verify()
-    finally:
-        parts.writer.close()
-        parts.ql.close()
     record = next(c.record for c in closed if c.period == day)
     report = work / f"report-{site}-{day_label}.html"
     report.write_text(render(build_report(record, load_registry(settings.factors_path)), "html"),
@@ -208,10 +204,6 @@ def _close_day(site: str, day_label: str, influx: InfluxSettings, work: Path,
     day_rows = next(c.computation.rows for c in closed if c.period == day)
     return list(day_rows), verified.ok, report
 
-
-def _shorter(day: Period, settings: CarbonSettings) -> list[Period]:
-    return [p for g in (Granularity.QUARTER, Granularity.HOUR)
-            for p in sub_periods(day, g, settings.zone())]
 
 
 class KeepingTruthWriter(TruthWriter):

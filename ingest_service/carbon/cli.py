@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -14,10 +12,16 @@ from typing import Annotated
 import typer
 
 from ingest_service.carbon.ledger import Ledger, SQLiteStore
-from ingest_service.carbon.periods import Granularity, Period, parse_period, sub_periods
+from ingest_service.carbon.periods import (
+    Granularity,
+    Period,
+    parse_period,
+    sub_periods,
+    with_sub_periods,
+)
 from ingest_service.carbon.registry import load_registry
 from ingest_service.carbon.report import Format, build_report, enpi_section, render
-from ingest_service.carbon.service import Parts, Runner, build
+from ingest_service.carbon.service import Runner, build
 from ingest_service.carbon.settings import CarbonSettings
 from loopmeter.clock import SystemClock
 
@@ -27,16 +31,6 @@ app = typer.Typer(help="Energy and carbon: factors, period closing, audit ledger
 Site = Annotated[str, typer.Option(help="Site id, as in the MQTT topic.")]
 PeriodLabel = Annotated[str, typer.Option(help="2026-10, 2026-10-05, 2026-10-05T13 or "
                                                   "2026-10-05T13:15 (site local time).")]
-
-
-@contextmanager
-def _parts(settings: CarbonSettings) -> Iterator[Parts]:
-    parts = build(settings, SystemClock())
-    try:
-        yield parts
-    finally:
-        parts.writer.close()
-        parts.ql.close()
 
 
 def _period(label: str, settings: CarbonSettings) -> Period:
@@ -61,20 +55,14 @@ def close(site: Site, period: Annotated[str | None, typer.Option(
         = None) -> None:
     """Compute and close periods (and recalculate those whose inputs changed)."""
     settings = CarbonSettings()
-    with _parts(settings) as parts:
+    with build(settings, SystemClock()) as parts:
         if period is None:
             closed = Runner(parts, settings, SystemClock()).close_site(site, SystemClock().now_ms())
         else:
             chosen = _period(period, settings)
-            closed = parts.engine.close_all(site, _with_sub_periods(chosen, settings))
+            closed = parts.engine.close_all(site, with_sub_periods(chosen, settings.zone()))
     for item in closed:
         typer.echo(f"{item.outcome}\t{site}\t{item.period.label}\t{item.record.hash}")
-
-
-def _with_sub_periods(period: Period, settings: CarbonSettings) -> list[Period]:
-    shorter = [g for g in Granularity if list(Granularity).index(g)
-               < list(Granularity).index(period.granularity)]
-    return [p for g in shorter for p in sub_periods(period, g, settings.zone())] + [period]
 
 
 @app.command("run")
@@ -84,7 +72,7 @@ def run() -> None:
     settings = CarbonSettings()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with _parts(settings) as parts:
+    with build(settings, SystemClock()) as parts:
         try:
             Runner(parts, settings, SystemClock()).serve(stop)
         except KeyboardInterrupt:
@@ -106,7 +94,7 @@ def verify() -> None:
 def recompute(site: Site, period: PeriodLabel) -> None:
     """Recompute a closed period from raw data; exit 1 unless byte-identical."""
     settings = CarbonSettings()
-    with _parts(settings) as parts:
+    with build(settings, SystemClock()) as parts:
         try:
             result = parts.engine.recompute(site, _period(period, settings))
         except LookupError as error:

@@ -76,6 +76,13 @@ def sub_periods(period: Period, granularity: Granularity, tz: ZoneInfo) -> list[
     return list(periods_between(period.start_ms, period.end_ms, granularity, tz))
 
 
+def with_sub_periods(period: Period, tz: ZoneInfo) -> list[Period]:
+    """Every shorter period inside `period`, shortest first, then `period` itself."""
+    order = list(Granularity)
+    shorter = order[:order.index(period.granularity)]
+    return [p for g in shorter for p in sub_periods(period, g, tz)] + [period]
+
+
 def _floor(moment: datetime, granularity: Granularity) -> datetime:
     moment = moment.replace(second=0, microsecond=0)
     if granularity is Granularity.QUARTER:

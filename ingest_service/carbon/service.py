@@ -31,13 +31,23 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Parts:
-    """Everything `build` wires from settings; the caller closes `writer` and `ql`."""
+    """Everything `build` wires from settings; `with build(...) as parts:` closes it."""
 
     engine: Engine
     ledger: Ledger
     source: Source
     writer: PointWriter
     ql: InfluxQL
+
+    def close(self) -> None:
+        self.writer.close()
+        self.ql.close()
+
+    def __enter__(self) -> Parts:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def build(settings: CarbonSettings, clock: Clock) -> Parts:

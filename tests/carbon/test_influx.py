@@ -151,8 +151,7 @@ def test_runner_closes_due_periods_from_influx(influx: InfluxSettings, ql: Influ
     settings = CarbonSettings(influx=influx, ledger_path=tmp_path / "ledger.sqlite",
                               backfill_s=3600, recheck_s=0, allowed_lateness_s=0)
     clock = FakeClock(DAY.start_ms + 2 * 3_600_000)
-    parts = build(settings, clock)
-    try:
+    with build(settings, clock) as parts:
         runner = Runner(parts, settings, clock)
         closed = runner.run_once()
         # 01:00-02:00 is due: four quarters and the hour; (5 + 3) kWh x 60 min = 480 kWh.
@@ -161,9 +160,6 @@ def test_runner_closes_due_periods_from_influx(influx: InfluxSettings, ql: Influ
             "2026-10-05T01:45"]
         assert runner.healthz()["ok"]
         assert runner.run_once() == []
-    finally:
-        parts.writer.close()
-        parts.ql.close()
     hourly = ql.query(f'SELECT "electricity_kwh" FROM {MEASUREMENT} WHERE site = $site AND '
                       '"level" = \'site\' AND "period" = \'1h\'', {"site": unique_site})
     assert hourly[0].values == [[DAY.start_ms + 3_600_000, 480]]

@@ -69,12 +69,8 @@ def test_plant_day_matches_ground_truth(services: LocalServices, influx_db: str,
     carbon = CarbonSettings(influx=settings.influx, ledger_path=tmp_path / "ledger.sqlite")
     day = parse_period("2026-03-02", carbon.zone())
     assert day.start_ms == scenario.start_ms
-    parts = build(carbon, SystemClock())
-    try:
+    with build(carbon, SystemClock()) as parts:
         closed = parts.engine.close(unique_site, day)
-    finally:
-        parts.writer.close()
-        parts.ql.close()
     lines = {r.line: r.values for r in closed.computation.rows if r.level == "line"}
     assert set(lines) == set(truth)
     for line, expected in truth.items():

@@ -144,13 +144,9 @@ def write_plant_day(settings: InfluxSettings, ledger: Path, site: str) -> PlantD
     with PointWriter(settings) as writer:
         for start in range(0, len(points), WRITE_BATCH):
             writer.write(points[start:start + WRITE_BATCH])
-    parts = build(carbon, SystemClock())
-    try:
+    with build(carbon, SystemClock()) as parts:
         periods = [p for g in (Granularity.QUARTER, Granularity.DAY)
                    for p in periods_between(day.start_ms, day.end_ms, g, zone)]
         parts.engine.close_all(site, periods)
         parts.engine.close_all(site, [period_containing(day.start_ms, Granularity.MONTH, zone)])
-    finally:
-        parts.writer.close()
-        parts.ql.close()
     return day

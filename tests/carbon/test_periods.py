@@ -1,0 +1,27 @@
+"""Periods inside periods, in the order closing needs them: shortest first."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from ingest_service.carbon.periods import Granularity, parse_period, with_sub_periods
+
+ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def test_a_day_comes_after_its_quarters_and_hours() -> None:
+    day = parse_period("2026-10-05", ZONE)
+    periods = with_sub_periods(day, ZONE)
+    assert [p.granularity for p in periods] == (
+        [Granularity.QUARTER] * 96 + [Granularity.HOUR] * 24 + [Granularity.DAY])
+    assert periods[0].start_ms == day.start_ms and periods[95].end_ms == day.end_ms
+    assert periods[-1] == day
+
+
+def test_an_hour_has_four_quarters_and_a_quarter_only_itself() -> None:
+    hour = parse_period("2026-10-05T13", ZONE)
+    assert [p.label for p in with_sub_periods(hour, ZONE)] == [
+        "2026-10-05T13:00", "2026-10-05T13:15", "2026-10-05T13:30", "2026-10-05T13:45",
+        "2026-10-05T13"]
+    quarter = parse_period("2026-10-05T13:15", ZONE)
+    assert with_sub_periods(quarter, ZONE) == [quarter]
