@@ -17,6 +17,7 @@ from edge_agents.conformance.cli import conformance
 from gateway.cli import app as gateway_app
 from ingest_service.carbon.cli import app as carbon_app
 from ingest_service.cli import app as ingest_app
+from loopmeter.demo import DemoOptions, device_table, result_table, run_demo
 from loopmeter.services import ServiceError
 from loopmeter.services_cli import app as services_app
 from simulators.cli import app as sim_app
@@ -45,9 +46,6 @@ def demo(
     database: Annotated[str, typer.Option(help="InfluxDB database to write.")] = "loopmeter",
 ) -> None:
     """Run yesterday's plant-day through agents, Mosquitto, ingest, InfluxDB and the ledger."""
-    # Imported here: the demo pulls in every component, the other commands need few.
-    from loopmeter.demo import DemoOptions, device_table, result_table, run_demo
-
     console = Console()
     try:
         result = run_demo(DemoOptions(scenario=scenario, speed=speed, state_dir=state_dir,
@@ -58,7 +56,7 @@ def demo(
     console.print(device_table(result))
     console.print(result_table(result))
     console.print(f"printable carbon report: {result.report}")
-    console.print(f"audit ledger: {result.report.parent / 'ledger.sqlite'} (check it with "
+    console.print(f"audit ledger: {result.ledger} (check it with "
                   f"LOOPMETER_CARBON_LEDGER_PATH=... loopmeter carbon verify)")
     console.print(f"the services keep running; stop them with `loopmeter services down "
                   f"--state-dir {state_dir / 'services'}`")

@@ -20,6 +20,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from contract.points import TELEMETRY
 from ingest_service.carbon.figures import Row
 from ingest_service.carbon.periods import parse_period, with_sub_periods
 from ingest_service.carbon.registry import load_registry
@@ -31,7 +32,7 @@ from ingest_service.settings import IngestSettings
 from loopmeter.clock import SystemClock
 from loopmeter.influx import InfluxQL, InfluxSettings, Series
 from loopmeter.mqtt import MqttSettings
-from loopmeter.services import LocalServices, ServicePorts
+from loopmeter.services import PORTS_FILE, LocalServices, ServicePorts
 from simulators.clock import SimulatedClock
 from simulators.faults import FaultRecord
 from simulators.plant import Plant
@@ -79,6 +80,7 @@ class DemoResult:
     lines: Mapping[str, Mapping[str, Decimal | None]]
     truth: Mapping[str, Mapping[str, Decimal]]
     ledger_ok: bool
+    ledger: Path
     report: Path
 
 
@@ -136,22 +138,23 @@ def run_demo(options: DemoOptions, console: Console,
         console.print(f"agents delivered {run.messages} messages; ingest wrote "
                       f"{ingest.stats.points_written} points, dead letters "
                       f"{sum(ingest.stats.dead_letters.values())}")
+    ledger = work / "ledger.sqlite"
     rows, ledger_ok, report = _close_day(scenario.site, midnight.date().isoformat(), influx,
-                                         work, console)
+                                         ledger, console)
     lines = {r.line: r.values for r in rows if r.level == "line" and r.line}
     truth = truth_by_line(truth_writer.rows, day_end)
     devices = stored_devices(influx, scenario.site)
     return DemoResult(scenario.site, midnight.date().isoformat(), scenario.utc_offset_h,
-                      devices, lines, truth, ledger_ok, report)
+                      devices, lines, truth, ledger_ok, ledger, report)
 
 
 def stored_devices(influx: InfluxSettings, site: str) -> list[DeviceData]:
     """Samples per device in InfluxDB (the count of its most frequent field), first and last."""
     by_device = "WHERE site = $site GROUP BY line, device, device_type"
     with InfluxQL(influx) as ql:
-        counts = ql.query(f"SELECT COUNT(*) FROM telemetry {by_device}", {"site": site})
+        counts = ql.query(f"SELECT COUNT(*) FROM {TELEMETRY} {by_device}", {"site": site})
         first, last = ({_key(s): s.records()[0]["time"] for s in ql.query(
-            f"SELECT * FROM telemetry {by_device} ORDER BY time {order} LIMIT 1",
+            f"SELECT * FROM {TELEMETRY} {by_device} ORDER BY time {order} LIMIT 1",
             {"site": site})} for order in ("ASC", "DESC"))
     devices = [DeviceData(*_key(s), max(v for k, v in s.records()[0].items()
                                         if k.startswith("count_") and v),
@@ -164,7 +167,7 @@ def _key(series: Series) -> tuple[str, str, str]:
 
 
 def _services(state_dir: Path, console: Console) -> LocalServices:
-    services = LocalServices(state_dir, ServicePorts.load(state_dir / "ports.json"))
+    services = LocalServices(state_dir, ServicePorts.load(state_dir / PORTS_FILE))
     with console.status("starting Mosquitto, InfluxDB and nginx on loopback"):
         services.up()
     console.print(f"services: MQTT {services.mqtt_url}, InfluxDB {services.influx_url}")
@@ -185,9 +188,9 @@ def _wait_quiet(ingest: IngestService, console: Console, timeout_s: float = 120.
                                f"{ingest.failure or 'messages still arriving'}")
 
 
-def _close_day(site: str, day_label: str, influx: InfluxSettings, work: Path,
+def _close_day(site: str, day_label: str, influx: InfluxSettings, ledger: Path,
                console: Console) -> tuple[list[Row], bool, Path]:
-    settings = CarbonSettings(influx=influx, ledger_path=work / "ledger.sqlite")
+    settings = CarbonSettings(influx=influx, ledger_path=ledger)
     day = parse_period(day_label, settings.zone())
     periods = with_sub_periods(day, settings.zone())
     with build(settings, SystemClock()) as parts:
@@ -196,7 +199,7 @@ def _close_day(site: str, day_label: str, influx: InfluxSettings, work: Path,
             closed = parts.engine.close_all(site, periods)
         verified = parts.ledger.verify()
     record = next(c.record for c in closed if c.period == day)
-    report = work / f"report-{site}-{day_label}.html"
+    report = ledger.parent / f"report-{site}-{day_label}.html"
     report.write_text(render(build_report(record, load_registry(settings.factors_path)), "html"),
                       encoding="utf-8")
     console.print(f"ledger: {verified.records} records, chain "

@@ -71,6 +71,7 @@ _DYNSEC_SALT_BYTES = 12
 # The shell records its own pid, then becomes the service, so the pid file is right at once.
 _EXEC_WITH_PIDFILE = 'echo $$ > "$0"; exec "$@"'
 _POLL_S = 0.05
+PORTS_FILE = "ports.json"  # in the state folder: the ports the services were given
 
 
 class ServiceError(RuntimeError):
@@ -618,7 +619,7 @@ class LocalServices:
 
     @property
     def ports_file(self) -> Path:
-        return self.state_dir / "ports.json"
+        return self.state_dir / PORTS_FILE
 
     # ------------------------------------------------------------ whole set
 

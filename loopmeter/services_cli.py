@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loopmeter.services import (
+    PORTS_FILE,
     AuthMode,
     LocalServices,
     MqttAccount,
@@ -45,7 +46,7 @@ DEFAULT_STATE_DIR = Path("var/services")
 def _ports(state_dir: Path, mqtt: int | None, influx: int | None,
            backend: int | None) -> ServicePorts:
     """Options given on the command line win over the ports saved by the last `up`."""
-    saved = ServicePorts.load(state_dir / "ports.json") or ServicePorts()
+    saved = ServicePorts.load(state_dir / PORTS_FILE) or ServicePorts()
     chosen = {"mqtt": mqtt, "influx": influx, "influx_backend": backend}
     return dataclasses.replace(saved, **{k: v for k, v in chosen.items() if v is not None})
 
