@@ -30,16 +30,24 @@ import threading
 from collections.abc import Sequence
 
 from ingest_service.pipeline import Delivery, Inbound
+from ingest_service.policy import Backoff
 from loopmeter import mqtt_wire as wire
 from loopmeter.clock import Clock
-from loopmeter.mqtt import ConnectFailed, MqttSettings, Session, parse_broker_url, ssl_context
+from loopmeter.mqtt import (
+    ConnectFailed,
+    MqttSettings,
+    Session,
+    credentials,
+    parse_broker_url,
+    ssl_context,
+)
 
 log = logging.getLogger(__name__)
 
 _BARRIER = "loopmeter/ingest/barrier"
 _CHUNK_BYTES = 262_144
 _CONNECT_TIMEOUT_S = 10.0
-_MIN_BACKOFF_S, _MAX_BACKOFF_S = 1.0, 10.0
+_RECONNECT = Backoff(1.0, 10.0)
 
 
 class _ConnectionLost(Exception):
@@ -145,30 +153,23 @@ class MqttSource:
                 self._session.client_id, keepalive_s=self._settings.keepalive_s,
                 clean_start=self._session.clean_start, session_expiry_s=self._session.expiry_s,
                 receive_maximum=self._session.receive_maximum,
-                credentials=self._credentials()))
+                credentials=credentials(self._settings)))
             sock.setblocking(False)
         except BaseException:
             sock.close()
             raise
         return sock
 
-    def _credentials(self) -> wire.Credentials | None:
-        settings = self._settings
-        if not settings.username:
-            return None
-        return wire.Credentials(settings.username, settings.password.get_secret_value()
-                                if settings.password else None)
-
     def _run(self) -> None:
-        backoff = _MIN_BACKOFF_S
+        failures = 0  # connections in a row that the broker did not accept
         while not self._closing.is_set():
             if self._sock is None:
                 try:
                     self._sock = self._open()
                 except (OSError, ssl.SSLError) as error:
                     log.warning("cannot reconnect to %s: %s", self._settings.url, error)
-                    self._closing.wait(backoff)
-                    backoff = min(backoff * 2, _MAX_BACKOFF_S)
+                    self._closing.wait(_RECONNECT.wait(failures))
+                    failures += 1
                     continue
             accepted_before = self._connection
             try:
@@ -179,10 +180,10 @@ class MqttSource:
             finally:
                 self._disconnected()
             if self._connection != accepted_before:  # the broker had accepted this connection
-                backoff = _MIN_BACKOFF_S
+                failures = 0
             if not self._closing.is_set():
-                self._closing.wait(backoff)
-                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+                self._closing.wait(_RECONNECT.wait(failures))
+                failures += 1
 
     def _disconnected(self) -> None:
         self._connected.clear()

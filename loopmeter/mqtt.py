@@ -17,6 +17,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import BaseModel, Field, SecretStr
 
+from loopmeter.mqtt_wire import Credentials
+
 
 class MqttError(Exception):
     """Base of every MQTT failure the rest of Loopmeter sees."""
@@ -82,14 +84,21 @@ def new_client(settings: MqttSettings, session: Session, will: Will | None = Non
     """A configured, not yet connected paho client."""
     client = Client(CallbackAPIVersion.VERSION2, client_id=session.client_id, protocol=MQTTv5,
                     manual_ack=session.manual_ack)
-    if settings.username:
-        password = settings.password.get_secret_value() if settings.password else None
-        client.username_pw_set(settings.username, password)
+    if login := credentials(settings):
+        client.username_pw_set(login.username, login.password)
     if parse_broker_url(settings.url).tls:
         client.tls_set_context(ssl_context(settings.tls))
     if will:
         client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
     return client
+
+
+def credentials(settings: MqttSettings) -> Credentials | None:
+    """The login of every Loopmeter MQTT connection, if the settings name one."""
+    if not settings.username:
+        return None
+    return Credentials(settings.username,
+                       settings.password.get_secret_value() if settings.password else None)
 
 
 def ssl_context(tls: TlsSettings | None) -> ssl.SSLContext:
