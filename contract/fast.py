@@ -119,16 +119,11 @@ def _data_topic(topic: str) -> Topic | None:
 
 
 @lru_cache(maxsize=65_536)
-def _series(topic: Topic, device_type: str) -> str:
-    return telemetry_series(topic, device_type)
-
-
-@lru_cache(maxsize=65_536)
 def _line_template(topic: Topic, device_type: str,
                    names: tuple[str, ...]) -> tuple[_Plan, str] | None:
     """A device's plan and the `%` template of its whole line: series, fields, timestamp."""
     plan = _plan(device_type, names)
-    series = _series(topic, device_type)
+    series = telemetry_series(topic, device_type)
     # The bare ".0" of numbers is removed from the formatted text: the series must hold none.
     if plan is None or plan.template is None or ".0," in series or series.endswith(".0"):
         return None
@@ -211,7 +206,7 @@ def _lines_per_sample(topic: Topic, device_type: str, samples: list[Any],
     if (set(map(type, timestamps)) != {int} or min(timestamps) < EARLIEST_MS
             or max(timestamps) > latest_ms or len(set(timestamps)) != len(timestamps)):
         return None
-    series = _series(topic, device_type)
+    series = telemetry_series(topic, device_type)
     return timestamps, [f"{series} {field_set} {ts}"
                         for field_set, ts in zip(fields, timestamps, strict=True)]
 

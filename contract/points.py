@@ -66,6 +66,7 @@ def to_points(topic: Topic, message: Message, received_ms: int) -> list[Point]:
     return [_event_point(topic, message)]
 
 
+@lru_cache(maxsize=65_536)
 def telemetry_series(topic: Topic, device_type: str) -> str:
     """The series key (measurement and tags) of a device's telemetry lines."""
     return _series(TELEMETRY, device_tags(topic, device_type))
