@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from ingest_service.dlq import replay as replay_letters
-from ingest_service.policy import Backoff, Undelivered, WritePolicy
+from ingest_service.policy import Undelivered, write_policy
 from ingest_service.service import IngestService
 from ingest_service.settings import IngestSettings
 from ingest_service.storage import DeadLetters, open_database, worker_database
@@ -95,8 +95,7 @@ def _run_processes(settings: IngestSettings, workers: int) -> int:
 def _dead_letters(settings: IngestSettings, worker: int) -> Iterator[DeadLetters]:
     connection = open_database(worker_database(settings.state_dir, worker))
     try:
-        yield DeadLetters(connection, settings.dead_letters.max_entries,
-                          settings.dead_letters.max_payload_bytes)
+        yield DeadLetters.configured(connection, settings.dead_letters)
     finally:
         connection.close()
 
@@ -149,11 +148,9 @@ def replay(
     """Write every dead letter that is valid now (after a fix) and remove it."""
     settings = IngestSettings()
     clock = SystemClock()
-    retry = settings.retry
     with _dead_letters(settings, _worker(settings, worker)) as store, \
             PointWriter(settings.influx) as writer:
-        policy = WritePolicy(writer, clock, Backoff(retry.initial_backoff_s,
-                                                    retry.max_backoff_s), retry.max_throttle_s)
+        policy = write_policy(writer, clock, settings.retry)
         try:
             result = replay_letters(store, list(store.iterate(reason)), policy,
                                     settings.influx.database, clock.now_ms())

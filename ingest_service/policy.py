@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
+from ingest_service.settings import RetrySettings
 from loopmeter.clock import Clock
 from loopmeter.influx import BatchTooLarge, InfluxError, Throttled, Unavailable, WriteRejected
 
@@ -144,6 +145,15 @@ class WritePolicy:
         if isinstance(error, Throttled) and error.retry_after_s is not None:
             return min(max(0.0, error.retry_after_s), self._max_throttle_s)
         return self._backoff.wait(failures)
+
+
+def retry_backoff(retry: RetrySettings) -> Backoff:
+    return Backoff(retry.initial_backoff_s, retry.max_backoff_s)
+
+
+def write_policy(writer: LineWriter, clock: Clock, retry: RetrySettings) -> WritePolicy:
+    """The policy the settings describe; the service and `dlq replay` both write with it."""
+    return WritePolicy(writer, clock, retry_backoff(retry), retry.max_throttle_s)
 
 
 def _refusal(error: WriteRejected | BatchTooLarge) -> tuple[int, str]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from contract import shared_subscription, subscription
 from ingest_service.pipeline import Batch, Inbound, Pipeline
-from ingest_service.policy import Backoff, ConcurrentWriter, WritePolicy
+from ingest_service.policy import ConcurrentWriter, retry_backoff, write_policy
 from ingest_service.quality import SequenceTracker
 from ingest_service.settings import IngestSettings
 from ingest_service.source import MqttSource
@@ -65,8 +65,7 @@ class IngestService:
                                            name=f"commit-{settings.worker}", daemon=True)
         self._failed: str | None = None
         self._db = open_database(worker_database(settings.state_dir, settings.worker))
-        self.dead_letters = DeadLetters(self._db, settings.dead_letters.max_entries,
-                                        settings.dead_letters.max_payload_bytes)
+        self.dead_letters = DeadLetters.configured(self._db, settings.dead_letters)
         self.spool = Spool(self._db, settings.spool.max_bytes)
         self.source = MqttSource(settings.mqtt, Session(
             settings.client_id, clean_start=False, expiry_s=settings.session_expiry_s,
@@ -77,11 +76,10 @@ class IngestService:
 
     def _pipeline(self) -> Pipeline:
         retry = self.settings.retry
-        backoff = Backoff(retry.initial_backoff_s, retry.max_backoff_s)
-        policy = WritePolicy(self._concurrent, self._clock, backoff, retry.max_throttle_s)
-        self._store = DurableStore(policy, self.spool, self.dead_letters, self._clock,
+        self._store = DurableStore(write_policy(self._concurrent, self._clock, retry), self.spool,
+                                   self.dead_letters, self._clock,
                                    database=self.settings.influx.database,
-                                   patience_s=retry.spool_after_s, backoff=backoff,
+                                   patience_s=retry.spool_after_s, backoff=retry_backoff(retry),
                                    stats=self.stats)
         tracker = SequenceTracker(int(self.settings.late_after_s * 1000))
         return Pipeline(self._store, self.dead_letters, self.source, tracker, self._clock,

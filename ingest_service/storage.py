@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest_service.settings import DeadLetterSettings
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
     id INTEGER PRIMARY KEY AUTOINCREMENT, database TEXT NOT NULL, lines BLOB NOT NULL,
@@ -119,6 +121,11 @@ class DeadLetters:
         self._db = connection
         self._max_entries = max_entries
         self._max_payload = max_payload_bytes
+
+    @classmethod
+    def configured(cls, connection: sqlite3.Connection,
+                   settings: DeadLetterSettings) -> DeadLetters:
+        return cls(connection, settings.max_entries, settings.max_payload_bytes)
 
     def add(self, letters: Sequence[DeadLetter]) -> None:
         if not letters:
