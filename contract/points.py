@@ -19,7 +19,7 @@ from contract.messages import (
     Message,
     StatusMessage,
 )
-from contract.topics import Topic
+from contract.topics import DeviceId, Topic
 
 TELEMETRY = "telemetry"
 LIFECYCLE = "device_lifecycle"
@@ -37,9 +37,9 @@ class Point:
     time_ms: int
 
 
-def device_tags(topic: Topic, device_type: str | None = None) -> tuple[tuple[str, str], ...]:
-    tags = [("device", topic.device.device), ("line", topic.device.line),
-            ("site", topic.device.site)]
+def device_tags(device: DeviceId, device_type: str | None = None) -> tuple[tuple[str, str], ...]:
+    """The tags of every point about a device, in line-protocol order."""
+    tags = [("device", device.device), ("line", device.line), ("site", device.site)]
     if device_type:
         tags.insert(1, ("device_type", device_type))
     return tuple(tags)
@@ -48,18 +48,18 @@ def device_tags(topic: Topic, device_type: str | None = None) -> tuple[tuple[str
 def to_points(topic: Topic, message: Message, received_ms: int) -> list[Point]:
     """Points for one decoded message; `received_ms` dates what has no device time (death)."""
     if isinstance(message, DataMessage):
-        tags = device_tags(topic, message.device_type.value)
+        tags = device_tags(topic.device, message.device_type.value)
         return [
             Point(TELEMETRY, tags, {k: _field(v) for k, v in s.values.items()}, s.ts)
             for s in message.samples
         ]
     if isinstance(message, BirthMessage):
-        return [Point(LIFECYCLE, device_tags(topic, message.device_type.value), {
+        return [Point(LIFECYCLE, device_tags(topic.device, message.device_type.value), {
             "event": "birth", "session": message.session, "next_seq": message.next_seq,
             "agent_version": message.agent.version, "firmware": message.agent.firmware,
             "metrics": len(message.metrics)}, message.ts)]
     if isinstance(message, DeathMessage):
-        return [Point(LIFECYCLE, device_tags(topic), {"event": "death",
+        return [Point(LIFECYCLE, device_tags(topic.device), {"event": "death",
                       "session": message.session}, received_ms)]
     if isinstance(message, StatusMessage):
         return [_status_point(topic, message)]
@@ -69,7 +69,7 @@ def to_points(topic: Topic, message: Message, received_ms: int) -> list[Point]:
 @lru_cache(maxsize=65_536)
 def telemetry_series(topic: Topic, device_type: str) -> str:
     """The series key (measurement and tags) of a device's telemetry lines."""
-    return _series(TELEMETRY, device_tags(topic, device_type))
+    return _series(TELEMETRY, device_tags(topic.device, device_type))
 
 
 def _field(value: float | int | str) -> FieldValue:
@@ -87,7 +87,7 @@ def _status_point(topic: Topic, message: StatusMessage) -> Point:
         fields["backlog_age_s"] = max(0.0, (message.ts - message.oldest_queued_ts) / 1000)
     if message.clock_offset_ms is not None:
         fields["clock_offset_ms"] = message.clock_offset_ms
-    return Point(AGENT_STATUS, device_tags(topic), fields, message.ts)
+    return Point(AGENT_STATUS, device_tags(topic.device), fields, message.ts)
 
 
 def _event_point(topic: Topic, message: EventMessage) -> Point:
@@ -95,7 +95,7 @@ def _event_point(topic: Topic, message: EventMessage) -> Point:
     if message.metric:
         fields["metric"] = message.metric
     fields.update({f"value_{k}": float(v) for k, v in message.values.items()})
-    return Point(DEVICE_EVENT, device_tags(topic), fields, message.ts)
+    return Point(DEVICE_EVENT, device_tags(topic.device), fields, message.ts)
 
 
 # The same escaping as influxdb-client's encoder, which the property tests compare against;

@@ -19,9 +19,10 @@ another worker filled (see docs/ingest.md).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass
 
 from contract import DeviceId, Point
+from contract.points import device_tags
 
 QUALITY = "ingest_quality"
 
@@ -34,8 +35,6 @@ class Quality:
     late_samples: int = 0
     messages: int = 0
 
-    def as_fields(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(slots=True)
@@ -85,5 +84,4 @@ class SequenceTracker:
 
 
 def quality_points(counts: dict[DeviceId, Quality], time_ms: int) -> list[Point]:
-    return [Point(QUALITY, (("device", d.device), ("line", d.line), ("site", d.site)),
-                  dict(q.as_fields()), time_ms) for d, q in counts.items()]
+    return [Point(QUALITY, device_tags(d), asdict(q), time_ms) for d, q in counts.items()]
