@@ -14,11 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contract import EquipmentType
 from contract.catalogue import REGISTER_MAX
+from contract.messages import Identifier
 from simulators.faults import Fault, FaultKind, FaultSchedule
 from simulators.units import parse_duration, parse_timestamp_ms
 
 Duration = str | float
-_IDENTIFIER = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
 class _Strict(BaseModel):
@@ -38,7 +38,7 @@ class RegisterSpec(_Strict):
 
 
 class DeviceConfig(_Strict):
-    id: str = Field(pattern=_IDENTIFIER)
+    id: Identifier
     type: EquipmentType
     period_s: float = Field(10.0, gt=0, description="Sampling period of every metric.")
     params: dict[str, Any] = Field(default_factory=dict, description="Model parameters.")
@@ -48,7 +48,7 @@ class DeviceConfig(_Strict):
 
 
 class LineConfig(_Strict):
-    id: str = Field(pattern=_IDENTIFIER)
+    id: Identifier
     description: str = ""
     devices: list[DeviceConfig] = Field(min_length=1)
 
@@ -71,9 +71,9 @@ class FaultConfig(_Strict):
 
 
 class Scenario(_Strict):
-    name: str = Field(pattern=_IDENTIFIER)
+    name: Identifier
     description: str
-    site: str = Field(pattern=_IDENTIFIER)
+    site: Identifier
     utc_offset_h: float = Field(8.0, description="Local time of the site, for shifts.")
     clock: ClockConfig = ClockConfig()
     truth_interval: Duration = Field("15m", description="Ground-truth interval.")
