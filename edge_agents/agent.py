@@ -107,6 +107,9 @@ class Agent:
         self.config = config
         self.id = config.device_id
         self._driver = driver
+        # What the driver can do beyond reading, checked once: Protocol checks are slow.
+        self._events = driver if isinstance(driver, EventSource) else None
+        self._device_clock = driver if isinstance(driver, DeviceClock) else None
         self._clock = clock
         self._net = network_clock or clock
         self._metrics = _checked(driver.metrics())
@@ -197,8 +200,8 @@ class Agent:
             self._last_sample_ms = now
 
     def _queue_events(self, now: int) -> None:
-        if isinstance(self._driver, EventSource):
-            for event in self._driver.drain_events():
+        if self._events is not None:
+            for event in self._events.drain_events():
                 self.store.add_message(self.id.topic(MessageKind.EVENT), encode(event),
                                        event.ts, not self.online)
 
@@ -331,8 +334,8 @@ class Agent:
 
     def _clock_offset_ms(self, now: int) -> int | None:
         """The machine's clock minus the agent's (NTP-synchronised) one, if it has a clock."""
-        if isinstance(self._driver, DeviceClock):
-            return self._driver.device_time_ms() - now
+        if self._device_clock is not None:
+            return self._device_clock.device_time_ms() - now
         return None
 
 
