@@ -97,6 +97,11 @@ class _Connection:
     last_historical: int = 0
 
 
+def client_id(device: DeviceId) -> str:
+    """The MQTT client id of a device's agent: one session per device."""
+    return f"lm-{device.site}-{device.line}-{device.device}"
+
+
 class Agent:
     def __init__(self, config: AgentConfig, driver: Driver, mqtt: MqttSettings, clock: Clock,
                  state_dir: Path, *, link: Link | None = None,
@@ -114,7 +119,7 @@ class Agent:
         self._net = network_clock or clock
         self._metrics = _checked(driver.metrics())
         self.store = Store(state_dir / "queue.sqlite", config.queue)
-        self._link = link or PahoLink(mqtt, f"lm-{self.id.site}-{self.id.line}-{self.id.device}")
+        self._link = link or PahoLink(mqtt, client_id(self.id))
         self._backoff = Backoff(config.backoff, rng or random.Random())
         self.stats = AgentStats()
         self._conn: _Connection | None = None

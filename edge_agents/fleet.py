@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_agents.agent import Agent, AgentConfig
+from edge_agents.agent import Agent, AgentConfig, client_id
 from edge_agents.backoff import BackoffSettings
 from edge_agents.driver import SimulatorDriver
 from edge_agents.link import Disconnected, Link, LinkEvent, PahoLink
@@ -68,17 +68,17 @@ class FleetResult:
 
 
 class OutageLink:
-    """A link that is down during the given windows of clock time, as a cut cable is."""
+    """A link that is down while any of the given faults is active, as a cut cable is."""
 
-    def __init__(self, inner: Link, windows: Sequence[tuple[int, int]], clock: Clock) -> None:
+    def __init__(self, inner: Link, outages: Sequence[Fault], clock: Clock) -> None:
         self._inner = inner
-        self._windows = tuple(windows)
+        self._outages = tuple(outages)
         self._clock = clock
         self._open = False
 
     def _down(self) -> bool:
         now = self._clock.now_ms()
-        return any(start <= now < end for start, end in self._windows)
+        return any(outage.active(now) for outage in self._outages)
 
     def open(self, will: Will) -> None:
         if self._down():
@@ -167,10 +167,8 @@ def _round(plant: Plant, agents: list[Agent], clock: Clock,
 def _agent(device: SimDevice, mqtt: MqttSettings, clock: Clock, state_dir: Path,
            faults: Sequence[Fault], batch_s: float) -> Agent:
     config = agent_config(device, batch_s)
-    windows = [(f.at_ms, f.until_ms or f.at_ms) for f in faults
-               if f.kind is FaultKind.NETWORK_DROP and f.targets(device.key)]
-    link = OutageLink(PahoLink(mqtt, f"lm-{device.id.site}-{device.key.replace('/', '-')}"),
-                      windows, clock)
+    outages = [f for f in faults if f.kind is FaultKind.NETWORK_DROP and f.targets(device.key)]
+    link = OutageLink(PahoLink(mqtt, client_id(device.id)), outages, clock)
     return Agent(config, SimulatorDriver(device), mqtt, clock,
                  state_dir / device.key.replace("/", "-"), link=link,
                  rng=random.Random(device.key), network_clock=NETWORK_CLOCK)
