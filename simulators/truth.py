@@ -123,6 +123,8 @@ class TruthWriter:
     def write(self, rows: Iterable[TruthRow], faults: Iterable[FaultRecord]) -> None:
         interval_rows = [asdict(row) for row in rows]
         fault_rows = [{name: getattr(record, name) for name in FAULT_FIELDS} for record in faults]
+        if not interval_rows and not fault_rows:
+            return  # runs call this every round; rows come every truth interval
         if self._jsonl:
             records = [{"record": "interval", **row} for row in interval_rows]
             records += [{"record": "fault", **row} for row in fault_rows]
