@@ -21,8 +21,6 @@ from edge_agents.agent import AgentConfig
 from edge_agents.driver import CallableDriver, Driver, PlantDriver, Reading, declare
 from edge_agents.modbus import ModbusDriver, RegisterSpec
 from loopmeter.mqtt import MqttSettings
-from simulators.plant import Plant
-from simulators.scenario import load_scenario
 
 ENV_PREFIX = "LOOPMETER_AGENT_"
 
@@ -157,6 +155,10 @@ def build_driver(config: AgentFile, now_ms: int) -> Driver:
 
 def _plant_driver(config: SimulatorDriverConfig, device_type: EquipmentType,
                   declarations: Sequence[MetricDeclaration], now_ms: int) -> PlantDriver:
+    # Imported here: an agent of real equipment needs none of the simulator.
+    from simulators.plant import Plant
+    from simulators.scenario import load_scenario
+
     start = datetime.fromtimestamp(now_ms / 1000, UTC).isoformat()
     try:
         scenario = load_scenario(config.scenario).overridden(start=start)

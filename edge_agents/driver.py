@@ -8,11 +8,13 @@ show now". Write one for a new machine by implementing `Driver`, or wrap a funct
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from contract import CATALOGUE, EquipmentType, EventMessage, MetricDeclaration
-from simulators.device import SimDevice
-from simulators.plant import Plant
+
+if TYPE_CHECKING:  # a Modbus or callable agent needs none of the simulator
+    from simulators.device import SimDevice
+    from simulators.plant import Plant
 
 Reading = dict[str, float | str]
 
