@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from contract.catalogue import EquipmentType, MetricKind
+from contract.catalogue import EquipmentType, MetricKind, MetricSpec
 
 CONTRACT_VERSION = 1
 MAX_SAMPLES_PER_MESSAGE = 10_000
@@ -73,6 +73,12 @@ class MetricDeclaration(BaseModel):
     period_s: Annotated[float, Field(gt=0, description="Declared sampling period in seconds.")]
     minimum: float | None = None
     maximum: float | None = None
+
+    @classmethod
+    def of(cls, spec: MetricSpec, period_s: float) -> MetricDeclaration:
+        """A catalogue metric's declaration: unit, kind and range from the catalogue."""
+        return cls(name=spec.name, unit=spec.unit, kind=spec.kind, period_s=period_s,
+                   minimum=spec.minimum, maximum=spec.maximum)
 
 
 class AgentInfo(BaseModel):

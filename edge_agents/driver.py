@@ -52,8 +52,7 @@ def declare(
         known = ", ".join(CATALOGUE[device_type].by_name)
         raise ValueError(f"{name!r} is not a {device_type.value} metric (known: {known}); "
                          "declare custom metrics (x_...) with their unit and kind")
-    return MetricDeclaration(name=name, unit=spec.unit, kind=spec.kind, period_s=period_s,
-                             minimum=spec.minimum, maximum=spec.maximum)
+    return MetricDeclaration.of(spec, period_s)
 
 
 class CallableDriver:

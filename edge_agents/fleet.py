@@ -103,7 +103,7 @@ class OutageLink:
 def agent_config(device: SimDevice, batch_s: float = 60.0) -> AgentConfig:
     return AgentConfig(site=device.id.site, line=device.id.line, device=device.id.device,
                        device_type=device.type, firmware="sim", batch_s=batch_s,
-                       meta={"vendor": "loopmeter", "model": f"sim-{device.type.value}"},
+                       meta=device.meta,
                        backoff=FLEET_BACKOFF)
 
 

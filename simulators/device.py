@@ -64,6 +64,11 @@ class SimDevice:
         """"line/device", as faults and the fault log name devices."""
         return f"{self.id.line}/{self.id.device}"
 
+    @property
+    def meta(self) -> dict[str, str]:
+        """What its birth says of the equipment behind it."""
+        return {"vendor": "loopmeter", "model": f"sim-{self.type.value}"}
+
     def step(self, t_ms: int, dt_s: float) -> None:
         flows = self.model.step(t_ms, dt_s)
         self._t_ms = t_ms

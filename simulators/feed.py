@@ -113,8 +113,6 @@ class PlantFeed:
 
 def birth(device: SimDevice, next_seq: int, session: int = 0) -> BirthMessage:
     """The birth message of a simulated device: what it is and what it will send."""
-    metrics = [MetricDeclaration(name=m.name, unit=m.unit, kind=m.kind,
-                                 period_s=device.period_s[m.name]) for m in device.metrics]
+    metrics = [MetricDeclaration.of(m, device.period_s[m.name]) for m in device.metrics]
     return BirthMessage(ts=device.now_ms(), session=session, device_type=device.type,
-                        next_seq=next_seq, agent=AGENT, metrics=metrics,
-                        meta={"vendor": "loopmeter", "model": f"sim-{device.type.value}"})
+                        next_seq=next_seq, agent=AGENT, metrics=metrics, meta=device.meta)
