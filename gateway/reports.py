@@ -41,9 +41,8 @@ class CarbonReports:
                 limit: int) -> list[StoredRecord]:
         """Records after `after_seq` in chain order, optionally of one site and period."""
         found: list[StoredRecord] = []
-        for record in self._ledger.records():
-            if record.seq <= after_seq or (site and record.site != site) or (
-                    period and record.period != period):
+        for record in self._ledger.records(after_seq):
+            if (site and record.site != site) or (period and record.period != period):
                 continue
             found.append(record)
             if len(found) == limit:

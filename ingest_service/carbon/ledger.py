@@ -47,8 +47,8 @@ class LedgerStore(Protocol):
         """Append if the newest stored hash is still `expected_head`; else raise Conflict."""
         ...
 
-    def records(self) -> Iterator[StoredRecord]:
-        """Every record in append order."""
+    def records(self, after_seq: int = 0) -> Iterator[StoredRecord]:
+        """Every record after `after_seq`, in append order."""
         ...
 
     def head(self) -> StoredRecord | None: ...
@@ -99,8 +99,8 @@ class Ledger:
     def latest(self, site: str, period: str) -> StoredRecord | None:
         return self._store.latest(site, period)
 
-    def records(self) -> Iterator[StoredRecord]:
-        return self._store.records()
+    def records(self, after_seq: int = 0) -> Iterator[StoredRecord]:
+        return self._store.records(after_seq)
 
     def verify(self) -> Verification:
         previous, count = GENESIS, 0
@@ -147,8 +147,8 @@ class MemoryStore:
             raise Conflict("the ledger head moved")
         self.rows.append(record)
 
-    def records(self) -> Iterator[StoredRecord]:
-        return iter(list(self.rows))
+    def records(self, after_seq: int = 0) -> Iterator[StoredRecord]:
+        return iter([r for r in self.rows if r.seq > after_seq])
 
     def head(self) -> StoredRecord | None:
         return self.rows[-1] if self.rows else None
@@ -194,10 +194,11 @@ class SQLiteStore:
                                                           record.period, record.body))
             connection.execute("COMMIT")
 
-    def records(self) -> Iterator[StoredRecord]:
+    def records(self, after_seq: int = 0) -> Iterator[StoredRecord]:
         with closing(self._connect()) as connection:
             cursor = connection.execute(
-                "SELECT seq, hash, site, period, body FROM ledger ORDER BY seq")
+                "SELECT seq, hash, site, period, body FROM ledger WHERE seq > ? ORDER BY seq",
+                (after_seq,))
             for row in cursor:
                 yield StoredRecord(*row)
 

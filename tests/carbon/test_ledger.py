@@ -45,6 +45,13 @@ def test_records_chain_from_genesis(store: LedgerStore) -> None:
     assert (result.ok, result.records, result.head) == (True, 3, records[-1].hash)
 
 
+def test_records_after_a_seq_are_read_from_there(store: LedgerStore) -> None:
+    written = fill(Ledger(store), 5)
+    assert [r.seq for r in store.records(3)] == [4, 5]
+    assert list(store.records(0)) == list(store.records()) == written
+    assert list(store.records(5)) == []
+
+
 def test_recalculation_references_what_it_supersedes(store: LedgerStore) -> None:
     ledger = Ledger(store)
     first = fill(ledger, 1)[0]
