@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from contract.catalogue import EquipmentType, MetricKind, MetricSpec
+from contract.topics import IDENTIFIER_PATTERN
 
 CONTRACT_VERSION = 1
 MAX_SAMPLES_PER_MESSAGE = 10_000
@@ -27,7 +28,7 @@ WIRE = "wire"  # validation context of payloads decoded from bytes
 TimestampMs = Annotated[
     StrictInt, Field(ge=0, description="Milliseconds since 1970-01-01T00:00:00Z.")]
 Value = StrictFloat | StrictInt | StrictStr
-Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
 
 
 class _Payload(BaseModel):

@@ -16,7 +16,9 @@ from contract.errors import ContractError, FieldError, Reason
 ROOT = "loopmeter"
 VERSION = "v1"
 PREFIX = f"{ROOT}/{VERSION}"
-_IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Site, line and device ids: what may stand in one topic level and in an InfluxDB tag.
+IDENTIFIER_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 
 
 class MessageKind(StrEnum):

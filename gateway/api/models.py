@@ -8,12 +8,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contract import EquipmentType
+from contract.topics import IDENTIFIER_PATTERN
 from gateway.liveness import Liveness
 from gateway.metrics import Aggregate
 from gateway.registry import DeviceRecord
 
-IDENTIFIER = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-DEVICE_ID = r"^[a-z0-9][a-z0-9_-]{0,63}\.[a-z0-9][a-z0-9_-]{0,63}\.[a-z0-9][a-z0-9_-]{0,63}$"
+IDENTIFIER = IDENTIFIER_PATTERN
+_ONE = IDENTIFIER_PATTERN.strip("^$")
+DEVICE_ID = rf"^{_ONE}\.{_ONE}\.{_ONE}$"
 Identifier = Annotated[str, Field(pattern=IDENTIFIER, examples=["zz-crush-01"])]
 MetaKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MetaValue = Annotated[str, StringConstraints(max_length=256)]
