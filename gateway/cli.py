@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -32,13 +30,8 @@ def run(
     uvicorn.run(create_app(GatewaySettings()), host=host, port=port)
 
 
-@contextmanager
-def _registry() -> Iterator[Registry]:
-    registry = Registry(GatewaySettings().registry_path)
-    try:
-        yield registry
-    finally:
-        registry.close()
+def _registry() -> Registry:
+    return Registry(GatewaySettings().registry_path)
 
 
 @token_app.command("create")

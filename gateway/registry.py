@@ -97,6 +97,12 @@ class Registry:
     def close(self) -> None:
         self._db.close()
 
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def ping(self) -> bool:
         with self._locked() as db:
             return db.execute("SELECT 1").fetchone() is not None

@@ -54,10 +54,10 @@ def close(site: Site, period: Annotated[str | None, typer.Option(
         help="Close this period and every shorter one inside it; default: all due now.")]
         = None) -> None:
     """Compute and close periods (and recalculate those whose inputs changed)."""
-    settings = CarbonSettings()
-    with build(settings, SystemClock()) as parts:
+    settings, clock = CarbonSettings(), SystemClock()
+    with build(settings, clock) as parts:
         if period is None:
-            closed = Runner(parts, settings, SystemClock()).close_site(site, SystemClock().now_ms())
+            closed = Runner(parts, settings, clock).close_site(site, clock.now_ms())
         else:
             chosen = _period(period, settings)
             closed = parts.engine.close_all(site, with_sub_periods(chosen, settings.zone()))
@@ -118,7 +118,8 @@ def report(site: Site, period: PeriodLabel,
     if format not in ("json", "csv", "html"):
         raise typer.BadParameter("use json, csv or html", param_hint="--format")
     settings = CarbonSettings()
-    label = _period(period, settings).label
+    chosen = _period(period, settings)
+    label = chosen.label
     ledger = Ledger(SQLiteStore(settings.ledger_path))
     record = ledger.latest(site, label)
     if record is None:
@@ -127,7 +128,7 @@ def report(site: Site, period: PeriodLabel,
     fmt: Format = "json" if format == "json" else "csv" if format == "csv" else "html"
     content = build_report(record, load_registry(settings.factors_path))
     if baseline is not None:
-        content["enpi"] = _enpi(ledger, site, _period(label, settings),
+        content["enpi"] = _enpi(ledger, site, chosen,
                                 _period(baseline, settings), settings)
     text = render(content, fmt)
     if output is None:

@@ -64,7 +64,7 @@ def _scope(gateway: Gateway, principal: TokenRecord, site: str, line: str | None
 
 def _window(gateway: Gateway, start: datetime | None, end: datetime | None) -> Window:
     try:
-        until = _utc(end) if end else datetime.fromtimestamp(gateway.clock.now_ms() / 1000, UTC)
+        until = _utc(end) if end else at_ms(gateway.clock.now_ms())
         return Window(_utc(start) if start else until - DEFAULT_WINDOW, until)
     except OverflowError:  # a date at the edge of the calendar, such as 0001-01-01
         raise Invalid(OUT_OF_RANGE) from None
