@@ -57,6 +57,10 @@ class LedgerStore(Protocol):
         """The newest record for a site and period label, or None."""
         ...
 
+    def closed_periods(self, site: str) -> set[str]:
+        """The labels of every period of the site with a record."""
+        ...
+
 
 class Conflict(RuntimeError):
     """Someone else appended first; read the head again and retry."""
@@ -98,6 +102,9 @@ class Ledger:
 
     def latest(self, site: str, period: str) -> StoredRecord | None:
         return self._store.latest(site, period)
+
+    def closed_periods(self, site: str) -> set[str]:
+        return self._store.closed_periods(site)
 
     def records(self, after_seq: int = 0) -> Iterator[StoredRecord]:
         return self._store.records(after_seq)
@@ -157,6 +164,9 @@ class MemoryStore:
         matches = [r for r in self.rows if r.site == site and r.period == period]
         return matches[-1] if matches else None
 
+    def closed_periods(self, site: str) -> set[str]:
+        return {r.period for r in self.rows if r.site == site}
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -209,6 +219,12 @@ class SQLiteStore:
     def latest(self, site: str, period: str) -> StoredRecord | None:
         return self._one("SELECT seq, hash, site, period, body FROM ledger WHERE site = ? AND "
                          "period = ? ORDER BY seq DESC LIMIT 1", (site, period))
+
+    def closed_periods(self, site: str) -> set[str]:
+        with closing(self._connect()) as connection:
+            rows = connection.execute("SELECT DISTINCT period FROM ledger WHERE site = ?",
+                                      (site,))
+            return {period for (period,) in rows}
 
     def _one(self, sql: str, args: tuple[str, ...]) -> StoredRecord | None:
         with closing(self._connect()) as connection:

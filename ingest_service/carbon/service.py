@@ -92,10 +92,11 @@ class Runner:
         tz = self._settings.zone()
         candidates = [p for g in (Granularity.QUARTER, Granularity.HOUR, Granularity.DAY)
                       for p in _ending_between(since, watermark, g, tz)]
+        closed = self._parts.ledger.closed_periods(site)  # one query, not one per candidate
         months = [p for p in _ending_between(since, watermark, Granularity.MONTH, tz)
-                  if self._parts.ledger.latest(site, p.label) is None]
+                  if p.label not in closed]
         return [p for p in candidates if p.end_ms > recheck_after
-                or self._parts.ledger.latest(site, p.label) is None] + months
+                or p.label not in closed] + months
 
     def run_once(self) -> list[Closed]:
         now = self._clock.now_ms()

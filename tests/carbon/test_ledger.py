@@ -52,6 +52,12 @@ def test_records_after_a_seq_are_read_from_there(store: LedgerStore) -> None:
     assert list(store.records(5)) == []
 
 
+def test_closed_periods_are_the_labels_of_a_sites_records(store: LedgerStore) -> None:
+    fill(Ledger(store), 3)
+    assert store.closed_periods("s1") == {"2026-10-01", "2026-10-02", "2026-10-03"}
+    assert store.closed_periods("s2") == set()
+
+
 def test_recalculation_references_what_it_supersedes(store: LedgerStore) -> None:
     ledger = Ledger(store)
     first = fill(ledger, 1)[0]
