@@ -14,7 +14,7 @@ from simulators import Plant, load_scenario
 from simulators.cli import app
 from simulators.faults import GARBAGE
 from simulators.runs import unapplied_by_fleet
-from tests.support.live import recording, wait_for
+from tests.support.live import Received, recording, wait_for
 
 runner = CliRunner()
 
@@ -50,19 +50,27 @@ def test_run_reports_an_unreachable_broker() -> None:
     assert "cannot connect" in result.output
 
 
+def _run_recorded(services: LocalServices, site: str, topics: str, expected: int,
+                  options: list[str]) -> list[Received]:
+    """Run the construction-waste plant in 10-minute batches; what `topics` received, once
+    `expected` data messages are in (or 5 s passed)."""
+    with recording(services.mqtt_url, f"loopmeter/v1/{site}/{topics}") as subscriber:
+        result = runner.invoke(app, ["run", "--scenario", "construction-waste", "--broker",
+                                     services.mqtt_url, "--site", site, "--batch", "10m",
+                                     *options])
+        assert result.exit_code == 0, result.output
+        wait_for(lambda: len(subscriber.snapshot("/data")) >= expected, 5.0)
+    return subscriber.snapshot()
+
+
 @pytest.mark.integration
 def test_a_direct_run_publishes_a_plant_with_its_faults(
     services: LocalServices, unique_site: str, tmp_path: Path
 ) -> None:
     truth = tmp_path / "truth.csv"
-    with recording(services.mqtt_url, f"loopmeter/v1/{unique_site}/#") as subscriber:
-        result = runner.invoke(app, [
-            "run", "--scenario", "construction-waste", "--speed", "100000", "--duration", "10h",
-            "--broker", services.mqtt_url, "--site", unique_site, "--ground-truth", str(truth),
-            "--batch", "10m", "--direct"])
-        assert result.exit_code == 0, result.output
-        wait_for(lambda: len(subscriber.snapshot("/data")) >= 5 * 60, 5.0)
-    decoded = [decode(m.topic, m.payload, now_ms=2**41).message for m in subscriber.snapshot()
+    received = _run_recorded(services, unique_site, "#", 5 * 60, [
+        "--speed", "100000", "--duration", "10h", "--ground-truth", str(truth), "--direct"])
+    decoded = [decode(m.topic, m.payload, now_ms=2**41).message for m in received
                if m.payload not in GARBAGE]
     assert sum(isinstance(m, BirthMessage) for m in decoded) == 5
     data = [m for m in decoded if isinstance(m, DataMessage)]
@@ -93,15 +101,10 @@ def test_a_run_through_the_agent_fleet_reaches_the_broker(
     services: LocalServices, unique_site: str, tmp_path: Path
 ) -> None:
     truth = tmp_path / "truth.jsonl"
-    with recording(services.mqtt_url, f"loopmeter/v1/{unique_site}/+/+/data") as subscriber:
-        result = runner.invoke(app, [
-            "run", "--scenario", "construction-waste", "--speed", "2880", "--duration", "2h",
-            "--broker", services.mqtt_url, "--site", unique_site, "--ground-truth", str(truth),
-            "--batch", "10m", "--state-dir", str(tmp_path / "queues")])
-        assert result.exit_code == 0, result.output
-        wait_for(lambda: len(subscriber.snapshot()) >= 5 * 12, 5.0)
     samples: dict[str, int] = {}
-    for received in subscriber.snapshot():
+    for received in _run_recorded(services, unique_site, "+/+/data", 5 * 12, [
+            "--speed", "2880", "--duration", "2h", "--ground-truth", str(truth),
+            "--state-dir", str(tmp_path / "queues")]):
         message = decode(received.topic, received.payload, now_ms=2**41).message
         assert isinstance(message, DataMessage)
         samples[received.topic] = samples.get(received.topic, 0) + len(message.samples)
