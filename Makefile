@@ -16,6 +16,7 @@ test: deps venv  ## Lint, then the whole test suite (unit and integration, real 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 deps:
 	./scripts/install-system-deps

@@ -20,11 +20,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from adapters.clock import SystemClock
+from adapters.mqtt import MqttSettings
 from contract import EquipmentType, MetricDeclaration, MetricKind, Sample
 from edge_agents.agent import Agent, AgentConfig
 from edge_agents.driver import CallableDriver, Reading
-from loopmeter.clock import SystemClock
-from loopmeter.mqtt import MqttSettings
 from loopmeter.services import LocalServices, ServicePorts, free_ports
 
 CLOCK = SystemClock()

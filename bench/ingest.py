@@ -40,6 +40,8 @@ from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from paho.mqtt.client import Client, MQTTMessage
 
+from adapters.influx import InfluxQL, InfluxSettings, PointWriter
+from adapters.mqtt import MqttSettings, Session, connect, new_client
 from contract import (
     DataMessage,
     DeviceId,
@@ -54,8 +56,6 @@ from contract import (
 from contract import decode as contract_decode
 from ingest_service.service import IngestService
 from ingest_service.settings import IngestSettings
-from loopmeter.influx import InfluxQL, InfluxSettings, PointWriter
-from loopmeter.mqtt import MqttSettings, Session, connect, new_client
 from loopmeter.services import LocalServices, ServicePorts, free_ports, wait_until
 
 RECEIVE_MAXIMUM = 1000

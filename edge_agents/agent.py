@@ -16,6 +16,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapters.backoff import Backoff, BackoffSettings
+from adapters.clock import Clock
+from adapters.mqtt import ConnectFailed, MqttSettings, Will
 from contract import (
     AgentInfo,
     BirthMessage,
@@ -29,12 +32,9 @@ from contract import (
     StatusMessage,
     encode,
 )
-from edge_agents.backoff import Backoff, BackoffSettings
 from edge_agents.driver import DeviceClock, Driver, EventSource
 from edge_agents.link import Acked, Connected, Disconnected, Link, LinkEvent, PahoLink
 from edge_agents.store import QueueSettings, Row, Store
-from loopmeter.clock import Clock
-from loopmeter.mqtt import ConnectFailed, MqttSettings, Will
 
 AGENT_NAME = "loopmeter-agent"
 AGENT_VERSION = "0.1.0"

@@ -10,11 +10,11 @@ from typing import Annotated
 
 import typer
 
+from adapters.clock import SystemClock
 from edge_agents.agent import Agent
 from edge_agents.config import AgentFile, ConfigError, SimulatorDriverConfig, build_driver, load
 from edge_agents.driver import Driver
 from edge_agents.modbus import ModbusDriver
-from loopmeter.clock import SystemClock
 
 app = typer.Typer(help="The edge agent: sample a machine, store and forward to MQTT.",
                   no_args_is_help=True)

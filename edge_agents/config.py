@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal, cast
 
@@ -16,11 +15,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from adapters.mqtt import MqttSettings
 from contract import CUSTOM_PREFIX, EquipmentType, MetricDeclaration, MetricKind
 from edge_agents.agent import AgentConfig
-from edge_agents.driver import CallableDriver, Driver, PlantDriver, Reading, declare
+from edge_agents.driver import (
+    CallableDriver,
+    Driver,
+    Reading,
+    UnknownDriver,
+    declare,
+    plugin_factory,
+)
 from edge_agents.modbus import ModbusDriver, RegisterSpec
-from loopmeter.mqtt import MqttSettings
 
 ENV_PREFIX = "LOOPMETER_AGENT_"
 
@@ -149,35 +155,12 @@ def build_driver(config: AgentFile, now_ms: int) -> Driver:
         d = config.driver
         return ModbusDriver(declarations, d.registers, d.host, d.port, d.unit_id, d.timeout_s)
     if isinstance(config.driver, SimulatorDriverConfig):
-        return _plant_driver(config.driver, config.agent.device_type, declarations, now_ms)
+        try:
+            factory = plugin_factory(config.driver.kind)
+        except UnknownDriver as error:
+            raise ConfigError(f"driver.kind: {error}") from error
+        return factory(config.driver, config.agent.device_type, declarations, now_ms)
     return CallableDriver(declarations, _import(config.driver.target))
-
-
-def _plant_driver(config: SimulatorDriverConfig, device_type: EquipmentType,
-                  declarations: Sequence[MetricDeclaration], now_ms: int) -> PlantDriver:
-    # Imported here: an agent of real equipment needs none of the simulator.
-    from simulators.plant import Plant
-    from simulators.scenario import load_scenario
-
-    start = datetime.fromtimestamp(now_ms / 1000, UTC).isoformat()
-    try:
-        scenario = load_scenario(config.scenario).overridden(start=start)
-    except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
-        raise ConfigError(f"driver.scenario: {error}") from error
-    plant = Plant.from_scenario(scenario, config.seed)
-    keys = [device.key for device in plant.devices]
-    if config.device not in keys:
-        raise ConfigError(f"driver.device: {config.device!r} is not in scenario "
-                          f"{config.scenario!r} (devices: {', '.join(keys)})")
-    device = plant.device(config.device)
-    if device.type is not device_type:
-        raise ConfigError(f"driver.device: {config.device} is a {device.type.value}, but "
-                          f"agent.device_type says {device_type.value}")
-    missing = sorted({d.name for d in declarations} - {m.name for m in device.metrics})
-    if missing:
-        raise ConfigError(f"metrics: {config.device} does not measure {missing} (it measures "
-                          f"{', '.join(m.name for m in device.metrics)})")
-    return PlantDriver(plant, config.device, declarations)
 
 
 def _import(target: str) -> Callable[[Sequence[str], int], Reading]:

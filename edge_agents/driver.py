@@ -8,15 +8,16 @@ show now". Write one for a new machine by implementing `Driver`, or wrap a funct
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from importlib.metadata import entry_points
+from typing import Any, Protocol, runtime_checkable
 
 from contract import CATALOGUE, EquipmentType, EventMessage, MetricDeclaration
 
-if TYPE_CHECKING:  # a Modbus or callable agent needs none of the simulator
-    from simulators.device import SimDevice
-    from simulators.plant import Plant
-
 Reading = dict[str, float | str]
+
+PLUGIN_GROUP = "loopmeter.drivers"
+"""Entry-point group of driver plug-ins: a package adds a driver kind without this one
+importing it (the simulator registers `simulator` in pyproject.toml)."""
 
 
 class Driver(Protocol):
@@ -70,46 +71,22 @@ class CallableDriver:
         return self._read(names, now_ms)
 
 
-class SimulatorDriver:
-    """Reads a simulated device of `simulators`, as a gateway reads a real one."""
+class DriverFactory(Protocol):
+    """A plug-in's driver: built from its config section, for one device type and metrics."""
 
-    def __init__(self, device: SimDevice) -> None:
-        self.device = device
-        self._metrics = tuple(declare(device.type, m.name, device.period_s[m.name])
-                              for m in device.metrics)
-
-    def metrics(self) -> Sequence[MetricDeclaration]:
-        return self._metrics
-
-    def read(self, names: Sequence[str], now_ms: int) -> Reading:
-        reading = self.device.read()
-        return {name: reading[name] for name in names if name in reading}
-
-    def drain_events(self) -> list[EventMessage]:
-        return self.device.drain_events()
-
-    def device_time_ms(self) -> int:
-        return self.device.now_ms()
+    def __call__(self, options: Any, device_type: EquipmentType,
+                 declarations: Sequence[MetricDeclaration], now_ms: int) -> Driver: ...
 
 
-class PlantDriver(SimulatorDriver):
-    """A device of a simulated plant that runs on the agent's own clock.
+class UnknownDriver(LookupError):
+    pass
 
-    Each read first advances the whole plant to the time of the read, so an agent started
-    from a YAML file can be tried, and checked for conformance, without the hardware.
-    """
 
-    def __init__(self, plant: Plant, key: str, metrics: Sequence[MetricDeclaration]) -> None:
-        super().__init__(plant.device(key))
-        self._plant = plant
-        self._metrics = tuple(metrics)
-        self._read_at_ms = plant.now_ms
-
-    def read(self, names: Sequence[str], now_ms: int) -> Reading:
-        self._plant.advance_to(now_ms)
-        self._read_at_ms = now_ms
-        return super().read(names, now_ms)
-
-    def device_time_ms(self) -> int:
-        # The plant moves in whole steps; its device clock's skew is what the agent reports.
-        return self._read_at_ms + self.device.now_ms() - self._plant.now_ms
+def plugin_factory(kind: str) -> DriverFactory:
+    """The factory registered for driver `kind` under the `loopmeter.drivers` entry points."""
+    found = entry_points(group=PLUGIN_GROUP, name=kind)
+    if not found:
+        raise UnknownDriver(f"no driver plug-in {kind!r} is installed "
+                            f"(entry points of group {PLUGIN_GROUP!r})")
+    factory: DriverFactory = next(iter(found)).load()
+    return factory

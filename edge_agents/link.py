@@ -4,7 +4,7 @@
 disconnected, acknowledged), so the agent stays single-threaded and testable with a fake.
 A fresh paho client is built for every connection: nothing paho buffered for a dead
 connection is ever sent on a new one; the agent's store is the only source of retries.
-paho's failures are translated to `loopmeter.mqtt` errors here.
+paho's failures are translated to `adapters.mqtt` errors here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from paho.mqtt.client import MQTT_ERR_SUCCESS, Client
 from paho.mqtt.reasoncodes import ReasonCode
 
-from loopmeter.mqtt import ConnectFailed, MqttSettings, Session, Will, connect, new_client
+from adapters.mqtt import ConnectFailed, MqttSettings, Session, Will, connect, new_client
 
 QUOTA_EXCEEDED = 0x97
 UNSPECIFIED = 0x80

@@ -25,8 +25,8 @@ from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from adapters.mqtt import MqttError, MqttSettings, Session, connect, new_client
 from gateway.core.errors import Unavailable
-from loopmeter.mqtt import MqttError, MqttSettings, Session, connect, new_client
 
 log = logging.getLogger(__name__)
 

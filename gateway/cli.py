@@ -8,12 +8,12 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from adapters.clock import SystemClock
 from gateway.core.config import GatewaySettings
 from gateway.core.security import Role
 from gateway.main import create_app
 from gateway.registry import Registry
 from gateway.tokens import create_token
-from loopmeter.clock import SystemClock
 
 app = typer.Typer(help="The HTTP gateway: devices, metrics, reports and the audit ledger.",
                   no_args_is_help=True)

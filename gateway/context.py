@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter
 
+from adapters.clock import Clock
 from gateway.broker import BrokerAdmin, Publisher
 from gateway.core.config import GatewaySettings
 from gateway.devices import DeviceService
@@ -14,7 +15,6 @@ from gateway.liveness import LivenessTracker
 from gateway.metrics import SeriesReader
 from gateway.registry import Registry
 from gateway.reports import CarbonReports
-from loopmeter.clock import Clock
 
 HealthCheck = Callable[[], bool]
 

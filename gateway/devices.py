@@ -10,12 +10,12 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field, replace
 
+from adapters.clock import Clock
 from contract import DeviceId, EquipmentType
 from gateway.broker import BrokerAdmin
 from gateway.core.errors import Conflict
 from gateway.core.security import DEVICE_TOKEN_PREFIX, digest, new_password, new_token
 from gateway.registry import DeviceRecord, Registry, device_key
-from loopmeter.clock import Clock
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,11 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 
+from adapters.clock import Clock, SystemClock
+from adapters.influx import InfluxQL
+from carbon.ledger import Ledger, SQLiteStore
+from carbon.registry import load_registry
+from carbon.settings import CarbonSettings
 from contract import DataMessage, subscription
 from gateway.api import problems
 from gateway.api.routes import audit, devices, health, ingest, metrics, reports
@@ -19,11 +24,6 @@ from gateway.devices import DeviceService
 from gateway.liveness import LivenessTracker
 from gateway.registry import Registry
 from gateway.reports import CarbonReports
-from ingest_service.carbon.ledger import Ledger, SQLiteStore
-from ingest_service.carbon.registry import load_registry
-from ingest_service.carbon.settings import CarbonSettings
-from loopmeter.clock import Clock, SystemClock
-from loopmeter.influx import InfluxQL
 
 AdapterFactory = Callable[[GatewaySettings, Clock], AbstractContextManager[Adapters]]
 

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from adapters.influx import Series, quote_identifier
 from contract import CATALOGUE, CUSTOM_PREFIX, MetricKind
 from contract.points import TELEMETRY
 from gateway.core.errors import Invalid
-from loopmeter.influx import Series, quote_identifier
 
 _CUSTOM_METRIC = re.compile(rf"^{CUSTOM_PREFIX}[a-z0-9_]{{1,62}}$")
 NUMERIC_METRICS = frozenset(

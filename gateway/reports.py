@@ -1,6 +1,6 @@
 """Carbon reports and the audit ledger, read from the energy-carbon engine's ledger.
 
-The gateway renders nothing itself: reports come from `ingest_service.carbon.report`
+The gateway renders nothing itself: reports come from `carbon.report`
 (which renders a closed period's newest ledger record) and verification from its `Ledger`,
 so the HTTP API shows exactly what `loopmeter carbon report` and `verify` show.
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+from carbon.ledger import Ledger, StoredRecord, Verification
+from carbon.periods import parse_period
+from carbon.registry import Registry as FactorRegistry
+from carbon.report import Format, build_report, render
 from gateway.core.errors import Invalid, NotFound
-from ingest_service.carbon.ledger import Ledger, StoredRecord, Verification
-from ingest_service.carbon.periods import parse_period
-from ingest_service.carbon.registry import Registry as FactorRegistry
-from ingest_service.carbon.report import Format, build_report, render
 
 
 class CarbonReports:

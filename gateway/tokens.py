@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from adapters.clock import Clock
 from gateway.core.security import API_TOKEN_PREFIX, Role, digest, new_id, new_token
 from gateway.registry import Registry, TokenRecord
-from loopmeter.clock import Clock
 
 
 def create_token(registry: Registry, role: Role, name: str,

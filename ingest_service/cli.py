@@ -15,13 +15,13 @@ from typing import Annotated
 
 import typer
 
+from adapters.clock import SystemClock
+from adapters.influx import PointWriter
 from ingest_service.dlq import replay as replay_letters
 from ingest_service.policy import Undelivered, write_policy
 from ingest_service.service import IngestService
 from ingest_service.settings import IngestSettings
 from ingest_service.storage import DeadLetters, open_database, worker_database
-from loopmeter.clock import SystemClock
-from loopmeter.influx import PointWriter
 
 app = typer.Typer(help="MQTT telemetry into InfluxDB, acknowledged only once stored.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)

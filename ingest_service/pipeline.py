@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from adapters.clock import Clock
 from contract import ContractError, DataMessage, Envelope, Point, decode, line_protocol
 from contract.fast import FastData, fast_data
 from contract.points import to_points
@@ -30,7 +31,6 @@ from ingest_service.settings import BatchSettings
 from ingest_service.stats import Stats
 from ingest_service.storage import DeadLetter
 from ingest_service.store import DurableStore
-from loopmeter.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
+from adapters.backoff import Backoff, BackoffSettings
+from adapters.clock import Clock
+from adapters.influx import BatchTooLarge, InfluxError, Throttled, Unavailable, WriteRejected
 from ingest_service.settings import RetrySettings
-from loopmeter.clock import Clock
-from loopmeter.influx import BatchTooLarge, InfluxError, Throttled, Unavailable, WriteRejected
 
 
 class LineWriter(Protocol):
@@ -91,17 +92,6 @@ class Undelivered(Exception):
         super().__init__(cause)
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Capped doubling waits: initial, 2 × initial, ... up to `maximum`."""
-
-    initial_s: float
-    maximum_s: float
-
-    def wait(self, failures: int) -> float:
-        return min(self.maximum_s, self.initial_s * float(1 << min(failures, 30)))
-
-
 class WritePolicy:
     """Writes a batch of lines through a writer, splitting, backing off and rejecting."""
 
@@ -144,11 +134,12 @@ class WritePolicy:
     def _wait(self, error: Throttled | Unavailable, failures: int) -> float:
         if isinstance(error, Throttled) and error.retry_after_s is not None:
             return min(max(0.0, error.retry_after_s), self._max_throttle_s)
-        return self._backoff.wait(failures)
+        return self._backoff.delay_after(failures)
 
 
 def retry_backoff(retry: RetrySettings) -> Backoff:
-    return Backoff(retry.initial_backoff_s, retry.max_backoff_s)
+    """Jittered: a pool of workers retrying one InfluxDB must not retry in step."""
+    return Backoff(BackoffSettings(initial_s=retry.initial_backoff_s, max_s=retry.max_backoff_s))
 
 
 def write_policy(writer: LineWriter, clock: Clock, retry: RetrySettings) -> WritePolicy:

@@ -19,6 +19,10 @@ import time
 from collections import deque
 from typing import Any
 
+from adapters.clock import Clock, SystemClock
+from adapters.influx import InfluxError, InfluxQL, PointWriter
+from adapters.mqtt import ConnectFailed, Session
+from adapters.ops_http import OpsServer
 from contract import shared_subscription, subscription
 from ingest_service.pipeline import Batch, Inbound, Pipeline
 from ingest_service.policy import ConcurrentWriter, retry_backoff, write_policy
@@ -29,10 +33,6 @@ from ingest_service.stats import Stats
 from ingest_service.storage import DeadLetters, Spool, open_database, worker_database
 from ingest_service.store import DurableStore
 from ingest_service.web import stats_registry
-from loopmeter.clock import Clock, SystemClock
-from loopmeter.influx import InfluxError, InfluxQL, PointWriter
-from loopmeter.mqtt import ConnectFailed, Session
-from loopmeter.ops_http import OpsServer
 
 log = logging.getLogger(__name__)
 

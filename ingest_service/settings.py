@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from loopmeter.influx import InfluxSettings
-from loopmeter.mqtt import MqttSettings
+from adapters.influx import InfluxSettings
+from adapters.mqtt import MqttSettings
 
 
 class BatchSettings(BaseModel):

@@ -1,7 +1,7 @@
 """The MQTT side: one connection on a persistent MQTT 5 session, acknowledged by hand.
 
 One I/O thread owns the socket. It parses every whole packet of each chunk it receives
-(`loopmeter.mqtt_wire`), puts the chunk's PUBLISHes on a bounded queue as one list (a queue
+(`adapters.mqtt.wire`), puts the chunk's PUBLISHes on a bounded queue as one list (a queue
 operation per message would cost more than decoding it) with their receive time, answers
 the broker's keep-alive and reconnects with backoff when the connection drops. `ack` may be
 called from any thread: it appends a batch of PUBACKs to the outgoing buffer and wakes the
@@ -29,25 +29,26 @@ import ssl
 import threading
 from collections.abc import Sequence
 
-from ingest_service.pipeline import Delivery, Inbound
-from ingest_service.policy import Backoff
-from loopmeter import mqtt_wire as wire
-from loopmeter.clock import Clock
-from loopmeter.mqtt import (
+from adapters.backoff import Backoff, BackoffSettings
+from adapters.clock import Clock
+from adapters.mqtt import (
     ConnectFailed,
     MqttSettings,
     Session,
     credentials,
     parse_broker_url,
     ssl_context,
+    wire,
 )
+from ingest_service.pipeline import Delivery, Inbound
 
 log = logging.getLogger(__name__)
 
 _BARRIER = "loopmeter/ingest/barrier"
 _CHUNK_BYTES = 262_144
 _CONNECT_TIMEOUT_S = 10.0
-_RECONNECT = Backoff(1.0, 10.0)
+# Jittered so that a pool of workers does not reconnect in step after a broker restart.
+_RECONNECT = BackoffSettings(initial_s=1.0, max_s=10.0)
 
 
 class _ConnectionLost(Exception):
@@ -67,6 +68,7 @@ class MqttSource:
         self._connection = 0
         self._connected = threading.Event()
         self._closing = threading.Event()
+        self._reconnect = Backoff(_RECONNECT)
         self._barrier = threading.Event()
         self._barrier_id = -1
         self._packet_id = 0
@@ -168,7 +170,7 @@ class MqttSource:
                     self._sock = self._open()
                 except (OSError, ssl.SSLError) as error:
                     log.warning("cannot reconnect to %s: %s", self._settings.url, error)
-                    self._closing.wait(_RECONNECT.wait(failures))
+                    self._closing.wait(self._reconnect.delay_after(failures))
                     failures += 1
                     continue
             accepted_before = self._connection
@@ -182,7 +184,7 @@ class MqttSource:
             if self._connection != accepted_before:  # the broker had accepted this connection
                 failures = 0
             if not self._closing.is_set():
-                self._closing.wait(_RECONNECT.wait(failures))
+                self._closing.wait(self._reconnect.delay_after(failures))
                 failures += 1
 
     def _disconnected(self) -> None:

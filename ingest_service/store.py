@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from ingest_service.policy import Backoff, Rejection, Undelivered, WritePolicy
+from adapters.backoff import Backoff
+from adapters.clock import Clock
+from ingest_service.policy import Rejection, Undelivered, WritePolicy
 from ingest_service.stats import Stats
 from ingest_service.storage import DeadLetter, DeadLetters, Spool
-from loopmeter.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class DurableStore:
     def _spool_lines(self, lines: Sequence[str]) -> None:
         while not self._spool.has_room(lines):
             if not self.drain(force=True):
-                self._clock.sleep(self._backoff.wait(self._drain_failures))
+                self._clock.sleep(self._backoff.delay_after(self._drain_failures))
         self._spool.append(self._database, lines)
         self._stats.points_spooled += len(lines)
         self._sync_gauges()
@@ -75,7 +76,7 @@ class DurableStore:
             except Undelivered:
                 self._drain_failures += 1
                 self._next_drain = (self._clock.monotonic()
-                                    + self._backoff.wait(self._drain_failures))
+                                    + self._backoff.delay_after(self._drain_failures))
                 return False
             self._drain_failures = 0
             self._written(entry.lines, rejected, ())

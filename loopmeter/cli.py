@@ -9,13 +9,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from carbon.cli import app as carbon_app
 from contract.docs import catalogue_markdown
 from contract.schema import json_schemas
 from dashboards.cli import app as dashboards_app
 from edge_agents.cli import app as agent_app
 from edge_agents.conformance.cli import conformance
 from gateway.cli import app as gateway_app
-from ingest_service.carbon.cli import app as carbon_app
 from ingest_service.cli import app as ingest_app
 from loopmeter.demo import DemoOptions, device_table, result_table, run_demo
 from loopmeter.services import ServiceError

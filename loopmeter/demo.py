@@ -20,18 +20,18 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from adapters.clock import SystemClock
+from adapters.influx import InfluxQL, InfluxSettings, Series
+from adapters.mqtt import MqttSettings
+from carbon.figures import Row
+from carbon.periods import parse_period, with_sub_periods
+from carbon.registry import load_registry
+from carbon.report import build_report, render
+from carbon.service import build
+from carbon.settings import CarbonSettings
 from contract.points import TELEMETRY
-from ingest_service.carbon.figures import Row
-from ingest_service.carbon.periods import parse_period, with_sub_periods
-from ingest_service.carbon.registry import load_registry
-from ingest_service.carbon.report import build_report, render
-from ingest_service.carbon.service import build
-from ingest_service.carbon.settings import CarbonSettings
 from ingest_service.service import IngestService
 from ingest_service.settings import IngestSettings
-from loopmeter.clock import SystemClock
-from loopmeter.influx import InfluxQL, InfluxSettings, Series
-from loopmeter.mqtt import MqttSettings
 from loopmeter.services import PORTS_FILE, LocalServices, ServicePorts
 from simulators.clock import SimulatedClock
 from simulators.faults import FaultRecord

@@ -12,8 +12,8 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
+from adapters.mqtt import MqttError, MqttSettings
 from contract import EquipmentType
-from loopmeter.mqtt import MqttError, MqttSettings
 from simulators.clock import SimulatedClock
 from simulators.modbus import MeterServer
 from simulators.plant import Plant

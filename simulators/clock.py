@@ -1,11 +1,11 @@
 """Simulated time: a clock that runs `speed` times faster than a base clock.
 
-It satisfies `loopmeter.clock.Clock`, so everything that takes a clock can run on plant time.
+It satisfies `adapters.clock.Clock`, so everything that takes a clock can run on plant time.
 """
 
 from __future__ import annotations
 
-from loopmeter.clock import Clock, SystemClock
+from adapters.clock import Clock, SystemClock
 
 
 class SimulatedClock:

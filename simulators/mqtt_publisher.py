@@ -1,5 +1,5 @@
 """The MQTT adapter of `PlantFeed`: QoS 1 publishing with a bounded number of unacknowledged
-messages. paho's failures are translated to `loopmeter.mqtt.MqttError` here and nowhere else.
+messages. paho's failures are translated to `adapters.mqtt.MqttError` here and nowhere else.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from paho.mqtt.client import MQTT_ERR_NO_CONN, MQTT_ERR_SUCCESS, Client, MQTTMessageInfo
 from paho.mqtt.reasoncodes import ReasonCode
 
-from loopmeter.mqtt import ConnectFailed, MqttError, MqttSettings, Session, connect, new_client
+from adapters.mqtt import ConnectFailed, MqttError, MqttSettings, Session, connect, new_client
 
 MAX_UNACKED = 1000
 ACK_TIMEOUT_S = 30.0

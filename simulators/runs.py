@@ -14,7 +14,7 @@ from tempfile import TemporaryDirectory
 
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from loopmeter.mqtt import MqttSettings
+from adapters.mqtt import MqttSettings
 from simulators.clock import SimulatedClock
 from simulators.faults import FaultKind
 from simulators.feed import PlantFeed
@@ -88,9 +88,9 @@ def run_direct(spec: RunSpec) -> RunResult:
 
 
 def run_agents(spec: RunSpec, state_dir: Path | None) -> RunResult:
-    """Run one edge agent per device (`edge_agents.fleet.run_fleet`) on the plant's clock."""
+    """Run one edge agent per device (`simulators.fleet.run_fleet`) on the plant's clock."""
     # Imported here so that `sim list`, `truth` and `--direct` do not need the agent package.
-    from edge_agents.fleet import FleetProgress, run_fleet
+    from simulators.fleet import FleetProgress, run_fleet
 
     plant = spec.plant
     duration_s = (spec.end_ms - spec.clock.start_ms) / 1000  # the fleet restarts the clock

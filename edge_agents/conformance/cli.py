@@ -12,12 +12,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from adapters.clock import SystemClock
+from adapters.mqtt import ConnectFailed, MqttSettings
 from contract import DeviceId
 from edge_agents.conformance.clauses import CheckSettings, check_all
 from edge_agents.conformance.report import Report, render
 from edge_agents.conformance.watch import watch
-from loopmeter.clock import SystemClock
-from loopmeter.mqtt import ConnectFailed, MqttSettings
 
 app = typer.Typer(help="Check one device's MQTT traffic against the v1 contract.")
 

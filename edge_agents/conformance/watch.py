@@ -2,7 +2,7 @@
 
 Subscribes with QoS 1 and MQTT 5 "retain as published", so the recorded QoS is the one the
 device published with (a subscription grants at most what was published) and the retain
-flag is the device's own. paho's failures become `loopmeter.mqtt` errors.
+flag is the device's own. paho's failures become `adapters.mqtt` errors.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from paho.mqtt.client import Client, MQTTMessage
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from adapters.clock import Clock
+from adapters.mqtt import ConnectFailed, MqttSettings, Session, connect, new_client
 from contract import DeviceId
 from edge_agents.conformance.clauses import Observation
-from loopmeter.clock import Clock
-from loopmeter.mqtt import ConnectFailed, MqttSettings, Session, connect, new_client
 
 SUBSCRIBE_TIMEOUT_S = 10.0
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ingest_service.carbon.settings import CarbonSettings
-from loopmeter.influx import InfluxSettings
-from loopmeter.mqtt import MqttSettings
+from adapters.influx import InfluxSettings
+from adapters.mqtt import MqttSettings
+from carbon.settings import CarbonSettings
 
 
 class GatewaySettings(BaseSettings):

@@ -18,17 +18,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from contract.catalogue import EquipmentType
-from contract.points import DEVICE_EVENT, TELEMETRY, Point
-from ingest_service.carbon.activity import (
+from carbon.activity import (
     Device,
     Register,
     SiteInputs,
     counter_metrics,
     slice_inputs,
 )
-from ingest_service.carbon.counters import CounterEvent, EventKind, Reading
-from ingest_service.carbon.periods import Period, parse_period
+from carbon.counters import CounterEvent, EventKind, Reading
+from carbon.periods import Period, parse_period
+from contract.catalogue import EquipmentType
+from contract.points import DEVICE_EVENT, TELEMETRY, Point
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY: Period = parse_period("2026-10-05", TZ)

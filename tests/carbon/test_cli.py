@@ -10,12 +10,12 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter
 from typer.testing import CliRunner
 
-from ingest_service.carbon.cli import app
-from ingest_service.carbon.engine import Engine
-from ingest_service.carbon.ledger import Ledger, MemoryStore
-from ingest_service.carbon.registry import load_registry
-from ingest_service.carbon.report import build_report, enpi_section, render
-from loopmeter.ops_http import OpsServer
+from adapters.ops_http import OpsServer
+from carbon.cli import app
+from carbon.engine import Engine
+from carbon.ledger import Ledger, MemoryStore
+from carbon.registry import load_registry
+from carbon.report import build_report, enpi_section, render
 from tests.carbon.plant import DAY, Plant
 from tests.carbon.test_engine import SITE, make_engine
 

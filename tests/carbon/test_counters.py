@@ -8,7 +8,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest_service.carbon.counters import (
+from carbon.counters import (
     CounterEvent,
     EventKind,
     Flag,

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from ingest_service.carbon.closing import Accounting, code_version
-from ingest_service.carbon.engine import Engine
-from ingest_service.carbon.ledger import Ledger, MemoryStore
-from ingest_service.carbon.periods import Granularity, parse_period
-from ingest_service.carbon.registry import load_registry
-from ingest_service.carbon.service import Parts, Runner
-from ingest_service.carbon.settings import CarbonSettings
+from carbon.closing import Accounting, code_version
+from carbon.engine import Engine
+from carbon.ledger import Ledger, MemoryStore
+from carbon.periods import Granularity, parse_period
+from carbon.registry import load_registry
+from carbon.service import Parts, Runner
+from carbon.settings import CarbonSettings
 from tests.carbon.plant import (
     CRUSHER,
     DAY,

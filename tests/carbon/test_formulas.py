@@ -11,10 +11,10 @@ from decimal import Decimal
 
 import pytest
 
-from ingest_service.carbon.activity import Activity, Measured
-from ingest_service.carbon.figures import FactorSet, device_figures, finish, missing_factors
-from ingest_service.carbon.formulas import enpi_index, fit_baseline, per_tonne
-from ingest_service.carbon.registry import Factor, Registry, load_registry
+from carbon.activity import Activity, Measured
+from carbon.figures import FactorSet, device_figures, finish, missing_factors
+from carbon.formulas import enpi_index, fit_baseline, per_tonne
+from carbon.registry import Factor, Registry, load_registry
 
 D = Decimal
 OCTOBER_2026 = date(2026, 10, 5)

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ingest_service.carbon.activity import slice_inputs
-from ingest_service.carbon.cli import app
-from ingest_service.carbon.closing import inputs_payload
-from ingest_service.carbon.influx_io import MEASUREMENT, TelemetryReader
-from ingest_service.carbon.periods import Granularity, parse_period, sub_periods
-from ingest_service.carbon.service import Runner, build
-from ingest_service.carbon.settings import CarbonSettings
-from loopmeter.influx import InfluxQL, InfluxSettings, PointWriter
+from adapters.influx import InfluxQL, InfluxSettings, PointWriter
+from carbon.activity import slice_inputs
+from carbon.cli import app
+from carbon.closing import inputs_payload
+from carbon.influx_io import MEASUREMENT, TelemetryReader
+from carbon.periods import Granularity, parse_period, sub_periods
+from carbon.service import Runner, build
+from carbon.settings import CarbonSettings
 from loopmeter.services import LocalServices
 from tests.carbon.plant import CRUSHER, DAY, FURNACE, HORIZON, MIN, TZ, FakeClock, Plant
 

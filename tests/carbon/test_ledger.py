@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest_service.carbon.canonical import canonical, decimal_text, digest
-from ingest_service.carbon.ledger import (
+from carbon.canonical import canonical, decimal_text, digest
+from carbon.ledger import (
     GENESIS,
     Conflict,
     Ledger,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from ingest_service.carbon.periods import Granularity, parse_period, with_sub_periods
+from carbon.periods import Granularity, parse_period, with_sub_periods
 
 ZONE = ZoneInfo("Asia/Shanghai")
 

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from ingest_service.carbon.periods import parse_period
-from ingest_service.carbon.registry import load_registry
-from ingest_service.carbon.service import build
-from ingest_service.carbon.settings import CarbonSettings
+from adapters.clock import SystemClock
+from adapters.mqtt import MqttSettings
+from carbon.periods import parse_period
+from carbon.registry import load_registry
+from carbon.service import build
+from carbon.settings import CarbonSettings
 from ingest_service.service import IngestService
-from loopmeter.clock import SystemClock
-from loopmeter.mqtt import MqttSettings
 from loopmeter.services import LocalServices
 from simulators.feed import PlantFeed
 from simulators.mqtt_publisher import MqttPublisher

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ingest_service.carbon.registry import RegistryError, Status, load_registry, parse_registry
+from carbon.registry import RegistryError, Status, load_registry, parse_registry
 from tests.support.golden import REGENERATE, assert_golden
 
 GOLDEN = Path(__file__).parent / "golden" / "factor_values.json"

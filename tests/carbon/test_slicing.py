@@ -7,7 +7,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest_service.carbon.activity import Reading, _edge_readings
+from carbon.activity import Reading, _edge_readings
 
 
 def _by_definition(readings: tuple[Reading, ...], start: int, end: int,

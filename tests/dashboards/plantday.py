@@ -16,6 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from adapters.clock import SystemClock
+from adapters.influx import InfluxSettings, PointWriter
+from carbon.periods import Granularity, period_containing, periods_between
+from carbon.service import build
+from carbon.settings import CarbonSettings
 from contract import (
     ContractError,
     DataMessage,
@@ -28,13 +33,8 @@ from contract import (
     decode,
     to_points,
 )
-from ingest_service.carbon.periods import Granularity, period_containing, periods_between
-from ingest_service.carbon.service import build
-from ingest_service.carbon.settings import CarbonSettings
 from ingest_service.pipeline import DEAD_LETTERS, HEALTH
 from ingest_service.quality import SequenceTracker, quality_points
-from loopmeter.clock import SystemClock
-from loopmeter.influx import InfluxSettings, PointWriter
 from simulators.feed import PlantFeed
 from simulators.plant import Plant
 from simulators.scenario import Scenario, load_scenario

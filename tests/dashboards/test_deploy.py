@@ -26,9 +26,9 @@ from paho.mqtt.client import Client, MQTTMessage
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from carbon.settings import CarbonSettings
 from dashboards.panels import DATASOURCE_UID
 from gateway.core.config import GatewaySettings
-from ingest_service.carbon.settings import CarbonSettings
 from ingest_service.settings import IngestSettings
 from loopmeter.services import free_ports, port_open
 
@@ -81,7 +81,7 @@ def test_services_wait_for_what_they_need() -> None:
 
 
 # The `loopmeter` sub-apps the compose services run, by the name the root command gives them.
-SUBCOMMANDS = {"ingest": "ingest_service.cli", "carbon": "ingest_service.carbon.cli",
+SUBCOMMANDS = {"ingest": "ingest_service.cli", "carbon": "carbon.cli",
                "gateway": "gateway.cli", "sim": "simulators.cli"}
 
 

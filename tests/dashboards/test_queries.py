@@ -18,10 +18,10 @@ from typing import Any, get_args
 
 import pytest
 
+from adapters.influx import InfluxQL, InfluxSettings, Series
 from contract import CATALOGUE, DeviceId, EquipmentType
 from contract.messages import EventName
 from dashboards import GENERATED, panels
-from loopmeter.influx import InfluxQL, InfluxSettings, Series
 from loopmeter.services import LocalServices
 from tests.dashboards.plantday import PlantDay, write_plant_day
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from adapters.mqtt import ConnectFailed, Will
 from edge_agents.driver import Reading
 from edge_agents.link import Acked, Connected, Disconnected, LinkEvent
-from loopmeter.mqtt import ConnectFailed, Will
 
 START_MS = 1_780_000_000_000  # 2026-05-28
 

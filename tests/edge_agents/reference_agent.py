@@ -10,11 +10,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from adapters.clock import Clock, SystemClock
+from adapters.mqtt import MqttSettings
 from contract import DeviceId, EquipmentType, MetricDeclaration, MetricKind
 from edge_agents.agent import Agent, AgentConfig
 from edge_agents.driver import CallableDriver, Reading, declare
-from loopmeter.clock import Clock, SystemClock
-from loopmeter.mqtt import MqttSettings
 
 METER = EquipmentType.ELECTRICITY_METER
 Read = Callable[[Sequence[str], int], Reading]

@@ -6,6 +6,7 @@ import random
 from itertools import pairwise
 from pathlib import Path
 
+from adapters.mqtt import MqttSettings
 from contract import (
     BirthMessage,
     DataMessage,
@@ -17,7 +18,6 @@ from contract import (
 from edge_agents.agent import Agent, AgentConfig
 from edge_agents.driver import CallableDriver, declare
 from edge_agents.store import REJECTED
-from loopmeter.mqtt import MqttSettings
 from tests.edge_agents.fakes import START_MS, FakeLink, StepClock, ramp
 
 METER = EquipmentType.ELECTRICITY_METER

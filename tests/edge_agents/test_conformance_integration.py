@@ -15,13 +15,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from adapters.clock import Clock, SystemClock
+from adapters.mqtt import MqttSettings, Session, connect, new_client
 from contract import DataMessage, DeviceId, MessageKind, Sample, encode
 from edge_agents.conformance import CheckSettings, Verdict, check_all
 from edge_agents.conformance.cli import app
 from edge_agents.conformance.watch import Watcher
 from edge_agents.driver import Reading
-from loopmeter.clock import Clock, SystemClock
-from loopmeter.mqtt import MqttSettings, Session, connect, new_client
 from loopmeter.services import LocalServices
 from tests.edge_agents.reference_agent import METER, Read, reference_agent, rising
 from tests.support.live import wait_for

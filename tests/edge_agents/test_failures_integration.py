@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from adapters.clock import SystemClock
+from adapters.mqtt import MqttSettings
 from contract import DataMessage, EquipmentType, StatusMessage
 from edge_agents.agent import Agent, AgentConfig
 from edge_agents.driver import CallableDriver, declare
 from edge_agents.store import QUEUE_FULL, QueueSettings
-from loopmeter.clock import SystemClock
-from loopmeter.mqtt import MqttSettings
 from loopmeter.services import LocalServices
 from tests.edge_agents.fakes import StepClock, ramp
 from tests.support.live import Received, recording, wait_for

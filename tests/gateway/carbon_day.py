@@ -6,11 +6,11 @@ The figures are the engine's own (tests/carbon/test_engine.py derives them by ha
 
 from __future__ import annotations
 
-from ingest_service.carbon.closing import Accounting, code_version
-from ingest_service.carbon.engine import Engine
-from ingest_service.carbon.ledger import Ledger, StoredRecord
-from ingest_service.carbon.registry import load_registry
-from ingest_service.carbon.settings import CarbonSettings
+from carbon.closing import Accounting, code_version
+from carbon.engine import Engine
+from carbon.ledger import Ledger, StoredRecord
+from carbon.registry import load_registry
+from carbon.settings import CarbonSettings
 from tests.carbon.plant import DAY, HORIZON, TZ, FakeClock, FakeSink, FakeSource, Plant
 
 LABEL = DAY.label  # 2026-10-05

@@ -12,6 +12,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from adapters.clock import Clock
+from carbon.ledger import Ledger, MemoryStore
+from carbon.registry import load_registry
 from gateway.context import Adapters
 from gateway.core.config import GatewaySettings
 from gateway.core.security import Role
@@ -20,9 +23,6 @@ from gateway.main import create_app
 from gateway.registry import Registry, TokenRecord
 from gateway.reports import CarbonReports
 from gateway.tokens import create_token
-from ingest_service.carbon.ledger import Ledger, MemoryStore
-from ingest_service.carbon.registry import load_registry
-from loopmeter.clock import Clock
 from tests.gateway.fakes import FakeBroker, FakeClock, FakePublisher, FakeReader
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.influx import Series
 from gateway.core.errors import Unavailable
-from loopmeter.influx import Series
 
 
 @dataclass

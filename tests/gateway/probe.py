@@ -11,7 +11,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import SecretStr
 
-from loopmeter.mqtt import MqttSettings, Session, connect, new_client
+from adapters.mqtt import MqttSettings, Session, connect, new_client
 
 TIMEOUT_S = 10.0
 

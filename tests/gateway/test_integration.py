@@ -11,17 +11,17 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from adapters.clock import SystemClock
+from adapters.influx import InfluxSettings, PointWriter
+from adapters.mqtt import MqttSettings
+from carbon.ledger import Ledger, SQLiteStore
+from carbon.settings import CarbonSettings
 from contract.points import TELEMETRY, Point
 from gateway.core.config import GatewaySettings
 from gateway.core.security import Role
 from gateway.main import create_app
 from gateway.registry import Registry
 from gateway.tokens import create_token
-from ingest_service.carbon.ledger import Ledger, SQLiteStore
-from ingest_service.carbon.settings import CarbonSettings
-from loopmeter.clock import SystemClock
-from loopmeter.influx import InfluxSettings, PointWriter
-from loopmeter.mqtt import MqttSettings
 from loopmeter.services import LocalServices
 from tests.gateway.carbon_day import LABEL, close_day
 from tests.gateway.probe import Probe

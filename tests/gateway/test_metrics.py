@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters.influx import QueryFailed, Series, Unavailable
 from gateway.core.errors import Invalid
 from gateway.core.security import Role
 from gateway.metrics import (
@@ -22,7 +23,6 @@ from gateway.metrics import (
     combine,
     series_query,
 )
-from loopmeter.influx import QueryFailed, Series, Unavailable
 from tests.gateway.conftest import Harness
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

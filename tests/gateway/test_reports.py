@@ -8,8 +8,8 @@ import io
 from dataclasses import replace
 from decimal import Decimal
 
+from carbon.ledger import MemoryStore
 from gateway.core.security import Role
-from ingest_service.carbon.ledger import MemoryStore
 from tests.gateway.carbon_day import LABEL, SCOPE1_KG, SCOPE2_KG, TOTAL_KG, close_day
 from tests.gateway.conftest import Harness
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from adapters.influx import InfluxError
 from ingest_service.pipeline import Delivery
-from loopmeter.influx import InfluxError
 
 
 class FakeClock:

@@ -12,11 +12,11 @@ from typing import Any
 
 from paho.mqtt.client import Client
 
+from adapters.influx import InfluxQL, InfluxSettings
+from adapters.mqtt import MqttSettings, Session, TlsSettings, connect, new_client
 from contract import DataMessage, DeviceId, EquipmentType, MessageKind, Sample, encode
 from ingest_service.pipeline import Inbound
 from ingest_service.settings import BatchSettings, IngestSettings, RetrySettings
-from loopmeter.influx import InfluxQL, InfluxSettings
-from loopmeter.mqtt import MqttSettings, Session, TlsSettings, connect, new_client
 from tests.support.live import wait_for
 
 HOUR_MS = 3_600_000

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from adapters.mqtt import ConnectFailed, MqttSettings
 from contract import DeviceId, MessageKind
 from ingest_service.cli import app
 from ingest_service.service import IngestService
 from ingest_service.settings import IngestSettings
 from ingest_service.storage import DeadLetter, DeadLetters, open_database, worker_database
-from loopmeter.mqtt import ConnectFailed, MqttSettings
 from loopmeter.services import free_ports
 from tests.ingest.support import data_payload, telemetry_rows
 

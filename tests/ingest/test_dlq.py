@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from adapters.backoff import Backoff
+from adapters.influx import InfluxError, WriteRejected
 from ingest_service.dlq import replay
-from ingest_service.policy import Backoff, WritePolicy
+from ingest_service.policy import WritePolicy
 from ingest_service.storage import DeadLetter, DeadLetters, open_database
-from loopmeter.influx import InfluxError, WriteRejected
 from tests.ingest.fakes import FakeClock, FakeDatabase
 from tests.ingest.support import data_payload
 
@@ -29,7 +30,7 @@ def test_replay_removes_only_what_is_stored_now(tmp_path: Path) -> None:
         return WriteRejected(400, "field type conflict") if any("y=" in x for x in lines) else None
 
     db = FakeDatabase(still_conflicting)
-    policy = WritePolicy(db, FakeClock(), Backoff(0.1, 1.0), 10.0)
+    policy = WritePolicy(db, FakeClock(), Backoff.exact(0.1, 1.0), 10.0)
     result = replay(store, list(store.iterate()), policy, "db", NOW_MS)
     assert (result.replayed, result.still_invalid, result.rejected) == (2, 1, 1)
     assert [e.id for e in store.entries()] == [2, 4]

@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters.influx import InfluxQL, InfluxSettings
 from ingest_service.service import IngestService
 from ingest_service.storage import DeadLetters, open_database, worker_database
-from loopmeter.influx import InfluxQL, InfluxSettings
 from loopmeter.services import free_ports
 from tests.ingest.support import (
     Paced,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ingest_service.policy import Backoff, ConcurrentWriter, WritePolicy
-from loopmeter.clock import SystemClock
-from loopmeter.influx import InfluxSettings, PointWriter
+from adapters.backoff import Backoff
+from adapters.clock import SystemClock
+from adapters.influx import InfluxSettings, PointWriter
+from ingest_service.policy import ConcurrentWriter, WritePolicy
 from loopmeter.services import LocalServices
 from tests.servers import influx_query
 
@@ -20,7 +21,7 @@ def test_parallel_parts_store_every_point_once_and_isolate_a_refused_one(
         point_writer.write_lines(lines[:1])  # fixes the field's type as float
         writer = ConcurrentWriter(point_writer, parts=4)
         try:
-            policy = WritePolicy(writer, SystemClock(), Backoff(0.1, 1.0), max_throttle_s=1.0)
+            policy = WritePolicy(writer, SystemClock(), Backoff.exact(0.1, 1.0), max_throttle_s=1.0)
             rejected = policy.deliver(lines, patience_s=5.0)
         finally:
             writer.close()

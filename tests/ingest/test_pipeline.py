@@ -9,14 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.backoff import Backoff
+from adapters.influx import InfluxError, Unavailable, WriteRejected
 from ingest_service.pipeline import Delivery, Inbound, Pipeline
-from ingest_service.policy import Backoff, WritePolicy
+from ingest_service.policy import WritePolicy
 from ingest_service.quality import SequenceTracker
 from ingest_service.settings import BatchSettings
 from ingest_service.stats import Stats
 from ingest_service.storage import DeadLetters, Spool, open_database
 from ingest_service.store import DurableStore
-from loopmeter.influx import InfluxError, Unavailable, WriteRejected
 from tests.ingest.fakes import FakeAcks, FakeClock, FakeDatabase
 from tests.ingest.support import data_payload
 
@@ -36,7 +37,7 @@ class Rig:
         connection = open_database(tmp_path / "w.sqlite")
         self.letters = DeadLetters(connection, 1000, 1000)
         self.spool = Spool(connection, spool_bytes)
-        backoff = Backoff(0.5, 2.0)
+        backoff = Backoff.exact(0.5, 2.0)
         self.store = DurableStore(WritePolicy(self.db, self.clock, backoff, 30.0), self.spool,
                                   self.letters, self.clock, database="db", patience_s=3.0,
                                   backoff=backoff, stats=self.stats)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from adapters.influx import BatchTooLarge, InfluxError, Throttled, Unavailable, WriteRejected
 from ingest_service.policy import (
     MIN_PART_LINES,
     Backoff,
@@ -16,18 +17,18 @@ from ingest_service.policy import (
     Undelivered,
     WritePolicy,
 )
-from loopmeter.influx import BatchTooLarge, InfluxError, Throttled, Unavailable, WriteRejected
 from tests.ingest.fakes import FakeClock, FakeDatabase
 
 LINES = [f"m,device=d{i} v={i} {1000 + i}" for i in range(16)]
 
 
 def policy(db: FakeDatabase, clock: FakeClock) -> WritePolicy:
-    return WritePolicy(db, clock, Backoff(0.5, 4.0), max_throttle_s=30.0)
+    return WritePolicy(db, clock, Backoff.exact(0.5, 4.0), max_throttle_s=30.0)
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:
-    assert [Backoff(0.5, 4.0).wait(n) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    backoff = Backoff.exact(0.5, 4.0)
+    assert [backoff.delay_after(n) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
 
 
 def rejecting(bad_lines: set[str]) -> FakeDatabase:
@@ -165,7 +166,7 @@ def test_through_parallel_parts_rejected_lines_are_still_isolated(bad: set[int])
     db = rejecting(bad_lines)
     writer = ConcurrentWriter(db, parts=2)
     try:
-        rejected = WritePolicy(writer, FakeClock(), Backoff(0.5, 4.0), 30.0).deliver(
+        rejected = WritePolicy(writer, FakeClock(), Backoff.exact(0.5, 4.0), 30.0).deliver(
             MANY, patience_s=0)
     finally:
         writer.close()

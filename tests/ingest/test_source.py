@@ -10,10 +10,10 @@ import uuid
 import pytest
 from pydantic import SecretStr
 
+from adapters.clock import SystemClock
+from adapters.mqtt import MqttSettings, Session
 from ingest_service.pipeline import Inbound
 from ingest_service.source import MqttSource
-from loopmeter.clock import SystemClock
-from loopmeter.mqtt import MqttSettings, Session
 from loopmeter.services import LocalServices
 from tests.ingest.support import Publisher, take_inbound, wait_for
 from tests.servers import DYNSEC_INGEST

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from adapters.ops_http import OpsServer
 from ingest_service.stats import Stats
 from ingest_service.web import stats_registry
-from loopmeter.ops_http import OpsServer
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from adapters.clock import SystemClock
+from adapters.influx import InfluxQL, InfluxSettings
+from adapters.mqtt import MqttSettings
 from contract import EquipmentType
 from edge_agents.agent import Agent, AgentConfig
 from edge_agents.driver import CallableDriver, Reading, declare
 from ingest_service.service import IngestService
-from loopmeter.clock import SystemClock
-from loopmeter.influx import InfluxQL, InfluxSettings
-from loopmeter.mqtt import MqttSettings
 from loopmeter.services import LocalServices
 from tests.edge_agents.fakes import StepClock
 from tests.ingest.support import ingest_settings

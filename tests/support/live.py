@@ -12,7 +12,7 @@ from typing import Any
 from paho.mqtt.client import Client, MQTTMessage
 from paho.mqtt.reasoncodes import ReasonCode
 
-from loopmeter.mqtt import MqttSettings, Session, connect, new_client
+from adapters.mqtt import MqttSettings, Session, connect, new_client
 from loopmeter.services import wait_until
 
 

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
+from carbon.ledger import StoredRecord
 from gateway.api.deps import GatewayDep, ReportViewer
 from gateway.api.models import IDENTIFIER, at_ms
 from gateway.api.problems import problem_responses
-from ingest_service.carbon.ledger import StoredRecord
 
 router = APIRouter(prefix="/v1/ledger", tags=["audit"], responses=problem_responses(401, 403, 422))
 

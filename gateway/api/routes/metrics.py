@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
+from adapters.influx import InfluxError, QueryFailed, Series
 from contract import DeviceId
 from gateway.api.deps import GatewayDep, MetricsViewer
 from gateway.api.models import (
@@ -35,7 +36,6 @@ from gateway.metrics import (
     series_query,
 )
 from gateway.registry import TokenRecord, device_key
-from loopmeter.influx import InfluxError, QueryFailed, Series
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"],
                    responses=problem_responses(401, 403, 422, 503))

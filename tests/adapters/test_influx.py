@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from contract import Point
-from loopmeter.influx import (
+from adapters.influx import (
     InfluxQL,
     InfluxSettings,
     PointWriter,
@@ -14,6 +13,7 @@ from loopmeter.influx import (
     WriteRejected,
     classify_write_error,
 )
+from contract import Point
 from loopmeter.services import LocalServices
 
 pytestmark = pytest.mark.integration

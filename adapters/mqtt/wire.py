@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
+from adapters.mqtt.settings import Credentials
+
 
 class ProtocolError(Exception):
     """The peer sent bytes that are not the MQTT 5 this codec speaks."""
@@ -82,12 +84,6 @@ def _string(text: str) -> bytes:
 
 def _packet(first_byte: int, body: bytes) -> bytes:
     return bytes((first_byte,)) + varint(len(body)) + body
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    username: str
-    password: str | None = None
 
 
 def connect(client_id: str, *, keepalive_s: int, clean_start: bool, session_expiry_s: int,

@@ -11,19 +11,19 @@ from typing import Annotated
 
 import typer
 
-from ingest_service.carbon.ledger import Ledger, SQLiteStore
-from ingest_service.carbon.periods import (
+from adapters.clock import SystemClock
+from carbon.ledger import Ledger, SQLiteStore
+from carbon.periods import (
     Granularity,
     Period,
     parse_period,
     sub_periods,
     with_sub_periods,
 )
-from ingest_service.carbon.registry import load_registry
-from ingest_service.carbon.report import Format, build_report, enpi_section, render
-from ingest_service.carbon.service import Runner, build
-from ingest_service.carbon.settings import CarbonSettings
-from loopmeter.clock import SystemClock
+from carbon.registry import load_registry
+from carbon.report import Format, build_report, enpi_section, render
+from carbon.service import Runner, build
+from carbon.settings import CarbonSettings
 
 app = typer.Typer(help="Energy and carbon: factors, period closing, audit ledger, reports.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)

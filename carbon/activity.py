@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import chain
 
-from contract.catalogue import CATALOGUE, EquipmentType, MetricKind, Role
-from ingest_service.carbon.counters import (
+from carbon.counters import (
     ZERO,
     CounterEvent,
     Flag,
@@ -32,6 +31,7 @@ from ingest_service.carbon.counters import (
     segments,
     substitute,
 )
+from contract.catalogue import CATALOGUE, EquipmentType, MetricKind, Role
 
 QUANTITY_OF_ROLE: Mapping[Role, str] = {
     Role.ELECTRICITY: "electricity_kwh", Role.NATURAL_GAS: "natural_gas_nm3",

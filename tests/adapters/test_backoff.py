@@ -5,7 +5,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agents.backoff import Backoff, BackoffSettings
+from adapters.backoff import Backoff, BackoffSettings
 
 
 def test_delays_grow_to_the_cap_and_reset() -> None:

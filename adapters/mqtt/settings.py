@@ -1,7 +1,7 @@
-"""MQTT adapter: builds paho-mqtt 2 clients (MQTT 5) from settings and translates their failures.
+"""How Loopmeter reaches a broker: URL, login, TLS, and the errors every MQTT adapter raises.
 
-Every component that speaks MQTT (edge agent, ingest, gateway, conformance kit) builds its
-client here, so TLS, credentials, sessions and the last will are configured one way.
+No client library here: paho's adapter (`adapters.mqtt.paho`) and ingest's own consumer
+(`adapters.mqtt.wire` with `ingest_service.source`) both build on these settings.
 """
 
 from __future__ import annotations
@@ -11,13 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from paho.mqtt.client import Client, MQTTv5
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from pydantic import BaseModel, Field, SecretStr
-
-from loopmeter.mqtt_wire import Credentials
 
 
 class MqttError(Exception):
@@ -47,6 +41,12 @@ class MqttSettings(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
+class Credentials:
+    username: str
+    password: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerAddress:
     host: str
     port: int
@@ -59,38 +59,6 @@ def parse_broker_url(url: str) -> BrokerAddress:
         raise ValueError(f"{url!r} is not a broker URL like mqtt://host:1883 or mqtts://host:8883")
     tls = parts.scheme in ("mqtts", "ssl")
     return BrokerAddress(parts.hostname, parts.port or (8883 if tls else 1883), tls)
-
-
-@dataclass(frozen=True, slots=True)
-class Will:
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    """MQTT 5 session options of one client."""
-
-    client_id: str
-    clean_start: bool = True
-    expiry_s: int = 0
-    receive_maximum: int | None = None
-    manual_ack: bool = False
-
-
-def new_client(settings: MqttSettings, session: Session, will: Will | None = None) -> Client:
-    """A configured, not yet connected paho client."""
-    client = Client(CallbackAPIVersion.VERSION2, client_id=session.client_id, protocol=MQTTv5,
-                    manual_ack=session.manual_ack)
-    if login := credentials(settings):
-        client.username_pw_set(login.username, login.password)
-    if parse_broker_url(settings.url).tls:
-        client.tls_set_context(ssl_context(settings.tls))
-    if will:
-        client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
-    return client
 
 
 def credentials(settings: MqttSettings) -> Credentials | None:
@@ -112,21 +80,3 @@ def ssl_context(tls: TlsSettings | None) -> ssl.SSLContext:
 
 def _path(path: Path | None) -> str | None:
     return str(path) if path else None
-
-
-def connect_properties(session: Session) -> Properties:
-    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    properties.SessionExpiryInterval = session.expiry_s
-    if session.receive_maximum:
-        properties.ReceiveMaximum = session.receive_maximum
-    return properties
-
-
-def connect(client: Client, settings: MqttSettings, session: Session) -> None:
-    """Start connecting (the network loop must run); raise ConnectFailed if the socket fails."""
-    address = parse_broker_url(settings.url)
-    try:
-        client.connect(address.host, address.port, keepalive=settings.keepalive_s,
-                       clean_start=session.clean_start, properties=connect_properties(session))
-    except (OSError, ValueError) as error:
-        raise ConnectFailed(f"cannot connect to {settings.url}: {error}") from error

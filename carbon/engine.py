@@ -13,20 +13,20 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from contract.points import Point
-from ingest_service.carbon.activity import SiteInputs, slice_inputs
-from ingest_service.carbon.canonical import canonical
-from ingest_service.carbon.closing import (
+from adapters.clock import Clock
+from carbon.activity import SiteInputs, slice_inputs
+from carbon.canonical import canonical
+from carbon.closing import (
     Accounting,
     Computation,
     compute,
     period_payload,
 )
-from ingest_service.carbon.influx_io import points
-from ingest_service.carbon.ledger import Ledger, StoredRecord
-from ingest_service.carbon.periods import Granularity, Period, period_containing, sub_periods
-from ingest_service.carbon.registry import Registry
-from loopmeter.clock import Clock
+from carbon.influx_io import points
+from carbon.ledger import Ledger, StoredRecord
+from carbon.periods import Granularity, Period, period_containing, sub_periods
+from carbon.registry import Registry
+from contract.points import Point
 
 log = logging.getLogger(__name__)
 Outcome = Literal["closed", "recalculated", "unchanged"]

@@ -1,7 +1,7 @@
 """InfluxDB adapters: raw telemetry in (InfluxQL), `energy_carbon` points out.
 
 The reader turns query results into the pure `SiteInputs`; the writer turns figure rows into
-`contract.Point`s. Exceptions stay the `loopmeter.influx` hierarchy, translated there.
+`contract.Point`s. Exceptions stay the `adapters.influx` hierarchy, translated there.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
-from contract.catalogue import EquipmentType
-from contract.points import DEVICE_EVENT, TELEMETRY, FieldValue, Point
-from ingest_service.carbon.activity import (
+from adapters.influx import Series, quote_identifier
+from carbon.activity import (
     Device,
     Register,
     SiteInputs,
@@ -21,10 +20,11 @@ from ingest_service.carbon.activity import (
     counter_names,
     power_metrics,
 )
-from ingest_service.carbon.counters import CounterEvent, EventKind, Reading
-from ingest_service.carbon.figures import Row
-from ingest_service.carbon.periods import Period
-from loopmeter.influx import Series, quote_identifier
+from carbon.counters import CounterEvent, EventKind, Reading
+from carbon.figures import Row
+from carbon.periods import Period
+from contract.catalogue import EquipmentType
+from contract.points import DEVICE_EVENT, TELEMETRY, FieldValue, Point
 
 MEASUREMENT = "energy_carbon"
 _NS = 1_000_000

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loopmeter import mqtt_wire as wire
+from adapters.mqtt import wire
 
 
 def _string(text: str) -> bytes:

@@ -10,16 +10,16 @@ from importlib import metadata
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ingest_service.carbon.activity import (
+from carbon.activity import (
     Params,
     SiteInputs,
     combine,
     device_activities,
 )
-from ingest_service.carbon.canonical import canonical, digest, plain
-from ingest_service.carbon.figures import Basis, Convention, FactorSet, Row, figure_rows
-from ingest_service.carbon.periods import Period
-from ingest_service.carbon.registry import Registry
+from carbon.canonical import canonical, digest, plain
+from carbon.figures import Basis, Convention, FactorSet, Row, figure_rows
+from carbon.periods import Period
+from carbon.registry import Registry
 
 # Every division in the engine runs in this context, so results never depend on a caller's.
 DECIMAL_CONTEXT = Context(prec=28)

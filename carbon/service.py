@@ -15,16 +15,16 @@ from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from ingest_service.carbon.closing import Accounting, code_version
-from ingest_service.carbon.engine import Closed, Engine, Source
-from ingest_service.carbon.influx_io import TelemetryReader
-from ingest_service.carbon.ledger import Ledger, SQLiteStore
-from ingest_service.carbon.periods import Granularity, Period, period_containing, periods_between
-from ingest_service.carbon.registry import load_registry
-from ingest_service.carbon.settings import CarbonSettings
-from loopmeter.clock import Clock
-from loopmeter.influx import InfluxError, InfluxQL, PointWriter
-from loopmeter.ops_http import OpsServer
+from adapters.clock import Clock
+from adapters.influx import InfluxError, InfluxQL, PointWriter
+from adapters.ops_http import OpsServer
+from carbon.closing import Accounting, code_version
+from carbon.engine import Closed, Engine, Source
+from carbon.influx_io import TelemetryReader
+from carbon.ledger import Ledger, SQLiteStore
+from carbon.periods import Granularity, Period, period_containing, periods_between
+from carbon.registry import load_registry
+from carbon.settings import CarbonSettings
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
-from ingest_service.carbon.canonical import decimal_text
-from ingest_service.carbon.formulas import enpi_index, fit_baseline
-from ingest_service.carbon.ledger import StoredRecord
-from ingest_service.carbon.registry import Registry, Status
+from carbon.canonical import decimal_text
+from carbon.formulas import enpi_index, fit_baseline
+from carbon.ledger import StoredRecord
+from carbon.registry import Registry, Status
 
 Format = Literal["json", "csv", "html"]
 BOUNDARY = ("Reporting entity: the site's production system (main, auxiliary and directly "

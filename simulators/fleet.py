@@ -12,13 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapters.backoff import BackoffSettings
+from adapters.clock import Clock, SystemClock
+from adapters.mqtt import ConnectFailed, MqttSettings, Will
 from edge_agents.agent import Agent, AgentConfig, client_id
-from edge_agents.backoff import BackoffSettings
-from edge_agents.driver import SimulatorDriver
 from edge_agents.link import Disconnected, Link, LinkEvent, PahoLink
-from loopmeter.clock import Clock, SystemClock
-from loopmeter.mqtt import ConnectFailed, MqttSettings, Will
 from simulators.device import SimDevice
+from simulators.driver import SimulatorDriver
 from simulators.faults import Fault, FaultKind
 from simulators.plant import Plant
 

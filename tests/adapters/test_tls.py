@@ -1,7 +1,7 @@
 """MQTT over TLS against a real Mosquitto with a TLS listener and a CA made for the test.
 
 Covers both ways Loopmeter speaks MQTT: ingest's own consumer and the paho clients that
-`loopmeter.mqtt.new_client` builds (edge agents, gateway, simulators).
+`adapters.mqtt.new_client` builds (edge agents, gateway, simulators).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from adapters.clock import SystemClock
+from adapters.mqtt import ConnectFailed, MqttSettings, Session, TlsSettings
 from ingest_service.pipeline import Inbound
 from ingest_service.source import MqttSource
-from loopmeter.clock import SystemClock
-from loopmeter.mqtt import ConnectFailed, MqttSettings, Session, TlsSettings
 from loopmeter.services import find_binaries, free_ports, port_open
 from tests.ingest.support import Publisher, take_inbound, wait_for
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from ingest_service.carbon.canonical import canonical
+from carbon.canonical import canonical
 
 GENESIS = "sha256:" + "0" * 64
 Kind = Literal["close", "recalculation"]

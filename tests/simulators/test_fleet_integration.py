@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from adapters.mqtt import MqttSettings
 from contract import DataMessage, MessageKind, decode
-from edge_agents.fleet import FleetProgress, run_fleet
-from loopmeter.mqtt import MqttSettings
 from loopmeter.services import LocalServices
 from simulators.clock import SimulatedClock
 from simulators.faults import Fault, FaultKind
+from simulators.fleet import FleetProgress, run_fleet
 from simulators.plant import Plant
 from simulators.scenario import load_scenario
 from tests.support.live import Received, recording, wait_for

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ingest_service.carbon.activity import Params
-from ingest_service.carbon.canonical import digest
-from loopmeter.influx import InfluxSettings
+from adapters.influx import InfluxSettings
+from carbon.activity import Params
+from carbon.canonical import digest
 
 
 class CarbonSettings(BaseSettings):

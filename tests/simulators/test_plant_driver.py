@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge_agents.config import build_driver, load
-from edge_agents.driver import PlantDriver
+from simulators.driver import PlantDriver
 
 EXAMPLE = Path(__file__).parents[2] / "edge_agents" / "examples" / "simulated-crusher.yaml"
 START_MS = 1_795_000_000_000

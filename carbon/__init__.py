@@ -6,7 +6,7 @@ Pure core: `registry` (factors as data), `counters` (register deltas), `activity
 `cli`. See docs/carbon.md.
 """
 
-from ingest_service.carbon.counters import (
+from carbon.counters import (
     CounterEvent,
     EventKind,
     Flag,
@@ -14,11 +14,11 @@ from ingest_service.carbon.counters import (
     Reading,
     interval_deltas,
 )
-from ingest_service.carbon.engine import Engine
-from ingest_service.carbon.ledger import Ledger, LedgerStore, MemoryStore, SQLiteStore
-from ingest_service.carbon.periods import Granularity, Period, parse_period
-from ingest_service.carbon.registry import Factor, Registry, Status, load_registry
-from ingest_service.carbon.settings import CarbonSettings
+from carbon.engine import Engine
+from carbon.ledger import Ledger, LedgerStore, MemoryStore, SQLiteStore
+from carbon.periods import Granularity, Period, parse_period
+from carbon.registry import Factor, Registry, Status, load_registry
+from carbon.settings import CarbonSettings
 
 __all__ = [
     "CarbonSettings", "CounterEvent", "Engine", "EventKind", "Factor", "Flag", "Granularity",

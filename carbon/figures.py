@@ -13,9 +13,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from ingest_service.carbon.activity import Activity, Device, total
-from ingest_service.carbon.formulas import ZERO, convert, per_tonne
-from ingest_service.carbon.registry import Factor, FactorKind, GridChoice, Registry
+from carbon.activity import Activity, Device, total
+from carbon.formulas import ZERO, convert, per_tonne
+from carbon.registry import Factor, FactorKind, GridChoice, Registry
 
 Convention = Literal["equivalent", "equal_value"]
 Basis = Literal["input", "output"]
