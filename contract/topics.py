@@ -51,6 +51,14 @@ class DeviceId:
         """The topic prefix the device owns; its ACL is `prefix/#`."""
         return f"{PREFIX}/{self.site}/{self.line}/{self.device}"
 
+    @property
+    def client_id(self) -> str:
+        """The device's MQTT client id and broker login: the broker pins the login to this id.
+
+        Identifiers hold no dots, so no two devices share it and no service id has this form.
+        """
+        return f"dev.{self.site}.{self.line}.{self.device}"
+
 
 @dataclass(frozen=True, slots=True)
 class Topic:

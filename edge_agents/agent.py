@@ -98,8 +98,9 @@ class _Connection:
 
 
 def client_id(device: DeviceId) -> str:
-    """The MQTT client id of a device's agent: one session per device."""
-    return f"lm-{device.site}-{device.line}-{device.device}"
+    """The MQTT client id of a device's agent: one session per device, the id its broker login
+    is pinned to (`DeviceId.client_id`)."""
+    return device.client_id
 
 
 class Agent:

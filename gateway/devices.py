@@ -2,7 +2,7 @@
 
 The broker is changed first and the registry second, so a failure leaves at worst a broker
 login without a registry row, which the next registration of that device replaces (the
-dynsec commands delete before they create).
+dynsec commands delete before they create). A revoked id is never registered again.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from contract import DeviceId, EquipmentType
 from gateway.broker import BrokerAdmin
 from gateway.core.errors import Conflict
 from gateway.core.security import DEVICE_TOKEN_PREFIX, digest, new_password, new_token
-from gateway.registry import DeviceRecord, Registry, device_key
+from gateway.registry import DeviceRecord, Registry, device_key, taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +36,9 @@ class DeviceService:
     def register(self, device: DeviceId, device_type: EquipmentType, metadata: dict[str, str],
                  owner: str) -> tuple[DeviceRecord, Credentials]:
         existing = self._registry.device(device_key(device))
-        if existing is not None and existing.active:
-            raise Conflict(f"device {existing.id} is already registered")
-        credentials = _new_credentials(f"dev.{device_key(device)}")
+        if existing is not None:  # active, or revoked: a tombstone, whoever asks
+            raise taken(existing.id, existing.revoked_ms)
+        credentials = _new_credentials(device.client_id)
         now = self._clock.now_ms()
         record = DeviceRecord(device=device, device_type=device_type, owner=owner,
                               mqtt_username=credentials.username,
@@ -58,7 +58,7 @@ class DeviceService:
     def rotate(self, record: DeviceRecord) -> tuple[DeviceRecord, Credentials]:
         """New broker password and ingest token; the old ones stop working at once."""
         if not record.active:
-            raise Conflict(f"device {record.id} is revoked; register it again")
+            raise Conflict(f"device {record.id} is revoked; register a new device id")
         credentials = _new_credentials(record.mqtt_username)
         self._broker.set_password(record.mqtt_username, credentials.password)
         rotated = replace(record, ingest_digest=digest(credentials.ingest_token),

@@ -1,7 +1,8 @@
 """The registry of API tokens and devices, in SQLite (one file, no server).
 
 Only digests of tokens are stored. Revoked rows stay, so that the registry says who had
-access and when; a revoked device may be registered again, which replaces its row.
+access and when. A revoked device's row is its tombstone: device ids are never reused, so
+nobody (its owner included) can register the id again and rewrite its history.
 """
 
 from __future__ import annotations
@@ -88,6 +89,10 @@ class Registry:
     def __init__(self, path: Path | str) -> None:
         if isinstance(path, Path):
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Token digests and device logins: readable by the gateway's user only. SQLite
+            # gives its journal files the database file's mode.
+            path.touch(mode=0o600, exist_ok=True)
+            path.chmod(0o600)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
@@ -143,12 +148,12 @@ class Registry:
     # ---------------------------------------------------------------- devices
 
     def add_device(self, record: DeviceRecord) -> None:
-        """Insert a device, replacing a revoked one; Conflict if it is registered and active."""
+        """Insert a new device; Conflict if the id is registered or was ever revoked."""
         with self._locked() as db:
             existing = db.execute("SELECT revoked_ms FROM devices WHERE id = ?",
                                   (record.id,)).fetchone()
-            if existing is not None and existing["revoked_ms"] is None:
-                raise Conflict(f"device {record.id} is already registered")
+            if existing is not None:
+                raise taken(record.id, existing["revoked_ms"])
             db.execute(_UPSERT_DEVICE, _device_row(record))
 
     def save_device(self, record: DeviceRecord) -> None:
@@ -169,6 +174,14 @@ class Registry:
                 rows = db.execute("SELECT * FROM devices WHERE owner = ? ORDER BY id",
                                   (owner,)).fetchall()
         return [_device(row) for row in rows]
+
+
+def taken(device_id: str, revoked_ms: int | None) -> Conflict:
+    """Why a device id cannot be registered: it is active, or revoked (a tombstone)."""
+    if revoked_ms is None:
+        return Conflict(f"device {device_id} is already registered")
+    return Conflict(f"device {device_id} was revoked; device ids are never reused, register "
+                    "the device under a new id")
 
 
 def _token(row: sqlite3.Row) -> TokenRecord:

@@ -37,6 +37,8 @@ from typing import Any, Literal
 import httpx
 from pydantic import SecretStr
 
+from adapters.mqtt.dynsec import DENY_BY_DEFAULT, acl
+
 __all__ = [
     "SERVICE_NAMES",
     "AuthMode",
@@ -46,6 +48,7 @@ __all__ = [
     "ServiceError",
     "ServiceName",
     "ServicePorts",
+    "ServiceRole",
     "ServiceStatus",
     "find_binaries",
     "render_dynsec_config",
@@ -99,12 +102,22 @@ class ServicePorts:
         return cls(**json.loads(path.read_text()))
 
 
+ServiceRole = Literal["ingest", "gateway"]
+
+
 @dataclass(frozen=True, slots=True)
 class MqttAccount:
-    """A broker login for dynamic-security mode."""
+    """A broker login for dynamic-security mode.
+
+    `client_id` pins the login to one client id: the broker refuses it with any other, so
+    no other login can take over its session. Dynamic security pins one id per login, so a
+    pool of ingest workers pinned one by one needs one login per worker.
+    """
 
     username: str
     password: SecretStr | str = field(repr=False)
+    role: ServiceRole = "ingest"
+    client_id: str | None = None
 
     def secret(self) -> str:
         if isinstance(self.password, SecretStr):
@@ -176,42 +189,45 @@ def _mosquitto_auth_lines(home: Path, auth: AuthMode, plugin: Path | None) -> li
     ]
 
 
-def _acl(acltype: str, topic: str) -> dict[str, Any]:
-    return {"acltype": acltype, "topic": topic, "allow": True}
-
-
-# Mosquitto 2.0 checks a shared subscription against its full `$share/group/...` filter, so
-# `loopmeter/#` alone would refuse the ingest workers' shared subscription.
+# Ingest reads everything under `loopmeter/`, so that a message on a malformed topic is
+# dead-lettered (bad_topic) rather than lost. Mosquitto 2.0 checks a shared subscription
+# against its full `$share/group/...` filter, so `loopmeter/#` alone would refuse it.
 _READ_LOOPMETER = [
-    _acl("subscribePattern", "loopmeter/#"),
-    _acl("subscribePattern", "$share/+/loopmeter/#"),
-    _acl("publishClientReceive", "loopmeter/#"),
-    _acl("unsubscribePattern", "#"),
+    acl("subscribePattern", "loopmeter/#"),
+    acl("subscribePattern", "$share/+/loopmeter/#"),
+    acl("publishClientReceive", "loopmeter/#"),
+    acl("unsubscribePattern", "loopmeter/#"),
 ]
-_ADMIN_ACLS = [
-    _acl("publishClientSend", "$CONTROL/dynamic-security/#"),
-    _acl("publishClientReceive", "$CONTROL/dynamic-security/#"),
-    _acl("subscribePattern", "$CONTROL/dynamic-security/#"),
-    _acl("publishClientSend", "loopmeter/#"),
-    *_READ_LOOPMETER,
+_CONTROL_DYNSEC = [
+    acl("publishClientSend", "$CONTROL/dynamic-security/#"),
+    acl("publishClientReceive", "$CONTROL/dynamic-security/#"),
+    acl("subscribePattern", "$CONTROL/dynamic-security/#"),
+    acl("unsubscribePattern", "$CONTROL/dynamic-security/#"),
 ]
+# Ingest publishes each device's acknowledgements under that device's own prefix.
+_INGEST_ACLS = [*_READ_LOOPMETER, acl("publishClientSend", "loopmeter/v1/+/+/+/ack")]
+# The gateway publishes what devices send it over HTTP, as those devices.
+_GATEWAY_ACLS = [*_READ_LOOPMETER, acl("publishClientSend", "loopmeter/v1/#")]
+_ROLES: dict[str, list[dict[str, Any]]] = {
+    "admin": [*_CONTROL_DYNSEC, *_GATEWAY_ACLS],
+    "ingest": _INGEST_ACLS,
+    "gateway": [*_CONTROL_DYNSEC, *_GATEWAY_ACLS],
+}
 
 
 def render_dynsec_config(admin: MqttAccount, accounts: Sequence[MqttAccount] = (), *,
                          salt: Callable[[int], bytes] = os.urandom) -> dict[str, Any]:
-    """The initial dynamic-security.json: `admin` in role `admin`, `accounts` in `service`.
+    """The initial dynamic-security.json: `admin` in role `admin`, each account in its role.
 
-    The format is what `mosquitto_ctrl dynsec init` writes; defaultACLAccess keeps its
-    defaults, so a client may do only what one of its roles allows.
+    The format is what `mosquitto_ctrl dynsec init` writes. Access is denied by default
+    (`DENY_BY_DEFAULT`); device logins are added later by the gateway (`device_acls`).
     """
     return {
-        "defaultACLAccess": {"publishClientSend": False, "publishClientReceive": True,
-                             "subscribe": False, "unsubscribe": True},
+        "defaultACLAccess": dict(DENY_BY_DEFAULT),
         "clients": [_dynsec_client(admin, "admin", salt)]
-        + [_dynsec_client(account, "service", salt) for account in accounts],
+        + [_dynsec_client(account, account.role, salt) for account in accounts],
         "groups": [],
-        "roles": [{"rolename": "admin", "acls": _ADMIN_ACLS},
-                  {"rolename": "service", "acls": _READ_LOOPMETER}],
+        "roles": [{"rolename": name, "acls": acls} for name, acls in _ROLES.items()],
     }
 
 
@@ -219,13 +235,16 @@ def _dynsec_client(account: MqttAccount, role: str,
                    salt: Callable[[int], bytes]) -> dict[str, Any]:
     grain = salt(_DYNSEC_SALT_BYTES)
     digest = hashlib.pbkdf2_hmac("sha512", account.secret().encode(), grain, _DYNSEC_ITERATIONS)
-    return {
+    client: dict[str, Any] = {
         "username": account.username,
         "password": base64.b64encode(digest).decode(),
         "salt": base64.b64encode(grain).decode(),
         "iterations": _DYNSEC_ITERATIONS,
         "roles": [{"rolename": role}],
     }
+    if account.client_id is not None:
+        client["clientid"] = account.client_id
+    return client
 
 
 def _toml(path: Path) -> str:

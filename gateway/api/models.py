@@ -86,7 +86,8 @@ class ConnectionBundle(BaseModel):
     broker_url: str
     username: str
     password: str
-    client_id: str = Field(description="A suggested client id; the login does not require it.")
+    client_id: str = Field(description="The client id the login is pinned to: the broker "
+                                       "refuses the login with any other.")
     topic_prefix: str
     ingest_url: str = Field(description="HTTP ingest for devices that cannot speak MQTT.")
     ingest_token: str = Field(description="Bearer token for `ingest_url`.")

@@ -211,9 +211,11 @@ def _accounts(port: int, admin_password: str = ADMIN[1]) -> subprocess.Completed
                           text=True, check=False, timeout=60)
 
 
-def _client(port: int, login: tuple[str, str] | None) -> tuple[Client, ReasonCode]:
+def _client(port: int, login: tuple[str, str] | None,
+            client_id: str = "") -> tuple[Client, ReasonCode]:
     """A running client, and the broker's answer to its CONNECT."""
-    client = Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    client = Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                    protocol=MQTTProtocolVersion.MQTTv5)
     answers: list[ReasonCode] = []
     answered = threading.Event()
 
@@ -238,7 +240,11 @@ def test_accounts_let_the_simulator_publish_and_ingest_share_a_subscription(
     assert _accounts(compose_broker, "wrong").returncode == 1
     received: list[MQTTMessage] = []
     arrived, subscribed = threading.Event(), threading.Event()
-    ingest, _ = _client(compose_broker, ("ingest", PASSWORDS["MQTT_INGEST_PASSWORD"]))
+    ingest_login = ("ingest", PASSWORDS["MQTT_INGEST_PASSWORD"])
+    impostor, refused = _client(compose_broker, ingest_login, "not-ingest")
+    impostor.loop_stop()
+    assert refused.is_failure, "the ingest login is pinned to its client id"
+    ingest, _ = _client(compose_broker, ingest_login, "loopmeter-ingest-0")
     simulator, _ = _client(compose_broker, ("simulator", PASSWORDS["MQTT_SIMULATOR_PASSWORD"]))
 
     def on_message(_c: Client, _u: Any, message: MQTTMessage) -> None:

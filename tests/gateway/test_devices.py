@@ -48,13 +48,17 @@ def test_register_returns_a_one_time_bundle_and_creates_the_broker_login(gw: Har
     assert str(bundle["password"]) not in json.dumps(device)
 
 
-def test_registering_twice_conflicts_until_revoked(gw: Harness) -> None:
+def test_registering_twice_conflicts_and_a_revoked_id_is_never_reused(gw: Harness) -> None:
     _register(gw)
     again = gw.client.post("/v1/devices", json=DEVICE, headers=gw.auth(Role.ADMIN))
     assert again.status_code == 409
     assert again.headers["content-type"] == "application/problem+json"
     gw.client.delete("/v1/devices/zz.l1.d1", headers=gw.auth(Role.ADMIN))
-    assert _register(gw, Role.ADMIN)["username"] == "dev.zz.l1.d1"
+    for role in (Role.ADMIN, Role.OPERATOR, Role.EQUIPMENT_MAKER):
+        reused = gw.client.post("/v1/devices", json=DEVICE, headers=gw.auth(role))
+        assert reused.status_code == 409, role
+        assert "never reused" in reused.json()["detail"]
+    assert gw.broker.logins == {}
 
 
 def test_revoke_deletes_the_login_and_keeps_the_record(gw: Harness) -> None:

@@ -56,9 +56,10 @@ def test_device_round_trip_and_conflict(tmp_path: Path) -> None:
     with pytest.raises(Conflict):
         registry.add_device(_device(owner="tok_2"))
     registry.save_device(_device(revoked_ms=9))
-    registry.add_device(_device(owner="tok_2"))  # a revoked device may be registered again
-    assert registry.devices("tok_2") == [_device(owner="tok_2")]
-    assert registry.devices("tok_1") == []
+    with pytest.raises(Conflict, match="never reused"):  # a revoked id is a tombstone
+        registry.add_device(_device(owner="tok_2"))
+    assert registry.devices("tok_2") == []
+    assert registry.devices("tok_1") == [_device(revoked_ms=9)]
 
 
 def test_cli_creates_lists_and_revokes_tokens(tmp_path: Path,
@@ -91,3 +92,10 @@ def test_cli_run_serves_the_app_on_the_given_address(monkeypatch: pytest.MonkeyP
     ((served_app, host, port),) = served
     assert (host, port) == ("127.0.0.1", 9999)
     assert getattr(served_app, "title", None) == "Loopmeter gateway"
+
+
+def test_the_registry_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "gateway.sqlite"
+    with Registry(path) as registry:
+        registry.add_device(_device())
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from adapters.mqtt.dynsec import device_acls
 from loopmeter import services as services_module
 from loopmeter.services import (
     LocalServices,
@@ -99,11 +100,13 @@ def _acls(config: dict[str, Any], role: str) -> set[tuple[str, str]]:
     return {(acl["acltype"], acl["topic"]) for acl in roles[role] if acl["allow"]}
 
 
-def test_admin_may_drive_dynsec_and_read_loopmeter_and_service_accounts_only_read() -> None:
-    config = render_dynsec_config(MqttAccount("admin", "a"), [MqttAccount("ingest", "b")])
+def test_admin_may_drive_dynsec_and_ingest_only_reads_and_acknowledges() -> None:
+    config = render_dynsec_config(MqttAccount("admin", "a"), [
+        MqttAccount("ingest", "b"), MqttAccount("gw", "c", role="gateway")])
     assert [(c["username"], c["roles"]) for c in config["clients"]] == [
         ("admin", [{"rolename": "admin"}]),
-        ("ingest", [{"rolename": "service"}]),
+        ("ingest", [{"rolename": "ingest"}]),
+        ("gw", [{"rolename": "gateway"}]),
     ]
     reading = {
         ("subscribePattern", "loopmeter/#"),
@@ -116,9 +119,33 @@ def test_admin_may_drive_dynsec_and_read_loopmeter_and_service_accounts_only_rea
         ("subscribePattern", "$CONTROL/dynamic-security/#"),
     }
     assert reading | control <= _acls(config, "admin")
-    assert reading <= _acls(config, "service")
-    assert not {acl for acl in _acls(config, "service") if acl[0] == "publishClientSend"}
-    assert config["defaultACLAccess"]["subscribe"] is False
+    assert reading | control <= _acls(config, "gateway")
+    assert reading <= _acls(config, "ingest")
+    assert {acl for acl in _acls(config, "ingest") if acl[0] == "publishClientSend"} == {
+        ("publishClientSend", "loopmeter/v1/+/+/+/ack")}
+
+
+def test_access_is_denied_by_default() -> None:
+    config = render_dynsec_config(MqttAccount("admin", "a"))
+    assert config["defaultACLAccess"] == {"publishClientSend": False,
+                                          "publishClientReceive": False,
+                                          "subscribe": False, "unsubscribe": False}
+
+
+def test_a_pinned_account_carries_its_client_id() -> None:
+    config = render_dynsec_config(MqttAccount("admin", "a"), [
+        MqttAccount("ingest-0", "b", client_id="loopmeter-ingest-0"), MqttAccount("free", "c")])
+    _, pinned, free = config["clients"]
+    assert pinned["clientid"] == "loopmeter-ingest-0"
+    assert "clientid" not in free
+
+
+def test_a_device_may_only_touch_its_own_subtree() -> None:
+    acls = device_acls("loopmeter/v1/s/l/d")
+    assert {(acl["acltype"], acl["topic"]) for acl in acls if acl["allow"]} == {
+        (kind, "loopmeter/v1/s/l/d/#") for kind in (
+            "publishClientSend", "publishClientReceive", "subscribePattern",
+            "unsubscribePattern")}
 
 
 def test_an_account_s_repr_hides_its_password() -> None:
