@@ -2,20 +2,18 @@
 
 `poll()` runs paho's network loop without blocking and returns what happened (connected,
 disconnected, acknowledged), so the agent stays single-threaded and testable with a fake.
-A fresh paho client is built for every connection: nothing paho buffered for a dead
+A fresh connection is built for every connection attempt: nothing paho buffered for a dead
 connection is ever sent on a new one; the agent's store is the only source of retries.
-paho's failures are translated to `adapters.mqtt` errors here.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from paho.mqtt.client import MQTT_ERR_SUCCESS, Client
-from paho.mqtt.reasoncodes import ReasonCode
-
-from adapters.mqtt import ConnectFailed, MqttSettings, Session, Will, connect, new_client
+from adapters import mqtt
+from adapters.mqtt import ConnectFailed, MqttSettings, Session, Will
 
 QUOTA_EXCEEDED = 0x97
 UNSPECIFIED = 0x80
@@ -59,65 +57,77 @@ class Link(Protocol):
 
 
 class PahoLink:
+    """`Link` over one `adapters.mqtt.Connection` at a time, its loop run by `poll()`."""
+
     def __init__(self, settings: MqttSettings, client_id: str) -> None:
         self._settings = settings
         self._session = Session(client_id)
-        self._client: Client | None = None
+        self._connection: mqtt.Connection | None = None
+        self._inbox: list[mqtt.MqttEvent] = []
         self._events: list[LinkEvent] = []
 
     def open(self, will: Will) -> None:
         self.close()
-        client = new_client(self._settings, self._session, will)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
-        connect(client, self._settings, self._session)
-        self._client = client
+        # Each connection gets its own inbox: what a closed one still reports is never read.
+        inbox: list[mqtt.MqttEvent] = []
+        connection = mqtt.Connection(self._settings, self._session, inbox.append, will)
+        connection.connect()
+        self._connection, self._inbox = connection, inbox
 
     def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.disconnect()
-            client.loop(0)
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.disconnect()
+            with suppress(mqtt.ConnectionLost):  # closing anyway
+                connection.loop(0)
 
     def poll(self) -> list[LinkEvent]:
-        if self._client is not None:
-            rc = self._client.loop(0)
-            if rc != MQTT_ERR_SUCCESS and self._client is not None:
-                self._lost(f"network loop ended with code {rc}")
+        connection = self._connection
+        if connection is not None:
+            failure: mqtt.ConnectionLost | None = None
+            try:
+                connection.loop(0)
+            except mqtt.ConnectionLost as error:
+                failure = error
+            self._take_inbox(connection)
+            if failure is not None:
+                self._lost(str(failure))
         events, self._events = self._events, []
         return events
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> int | None:
-        if self._client is None or not self._client.is_connected():
+        if self._connection is None or not self._connection.is_connected():
             return None
-        info = self._client.publish(topic, payload, qos=1, retain=retain)
-        if info.rc != MQTT_ERR_SUCCESS:
-            self._lost(f"publish failed with code {info.rc}")
+        try:
+            return self._connection.publish(topic, payload, retain=retain).mid
+        except mqtt.PublishFailed as error:
+            self._take_inbox(self._connection)
+            self._lost(str(error))
             return None
-        return info.mid
 
     def _lost(self, reason: str) -> None:
-        if self._client is not None:
-            self._client = None
+        if self._connection is not None:
+            self._connection = None
             self._events.append(Disconnected(reason))
 
-    def _on_connect(self, client: Client, userdata: Any, flags: Any, reason: ReasonCode,
-                    properties: Any) -> None:
-        self._events.append(Connected(not reason.is_failure, str(reason)))
-        if reason.is_failure:
-            self._lost(f"broker refused the connection: {reason}")
+    def _take_inbox(self, connection: mqtt.Connection) -> None:
+        events = list(self._inbox)
+        self._inbox.clear()
+        for event in events:
+            if self._connection is connection:
+                self._on_event(event)
 
-    def _on_disconnect(self, client: Client, userdata: Any, flags: Any, reason: ReasonCode,
-                       properties: Any) -> None:
-        if client is self._client:
-            self._lost(f"disconnected: {reason}")
-
-    def _on_publish(self, client: Client, userdata: Any, mid: int, reason: ReasonCode,
-                    properties: Any) -> None:
-        if client is self._client:
-            retry = reason.value in (QUOTA_EXCEEDED, UNSPECIFIED)
-            self._events.append(Acked(mid, not reason.is_failure, retry))
+    def _on_event(self, event: mqtt.MqttEvent) -> None:
+        if isinstance(event, mqtt.Connected):
+            self._events.append(Connected(True, "Success"))
+        elif isinstance(event, mqtt.ConnectRefused):
+            self._events.append(Connected(False, event.reason))
+            self._lost(f"broker refused the connection: {event.reason}")
+        elif isinstance(event, mqtt.Disconnected):
+            self._lost(f"disconnected: {event.reason}")
+        elif isinstance(event, mqtt.Published):
+            retry = event.reason_code in (QUOTA_EXCEEDED, UNSPECIFIED)
+            self._events.append(Acked(event.mid, event.accepted, retry))
 
 
 __all__ = ["Acked", "ConnectFailed", "Connected", "Disconnected", "Link", "LinkEvent",

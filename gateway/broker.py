@@ -1,7 +1,7 @@
 """The gateway's side of the broker: device logins (dynamic security) and publishing.
 
-`BrokerAdmin` and `Publisher` are the ports the core uses; `MqttLink` is the one paho
-connection behind both adapters (and the liveness subscription). paho's failures and
+`BrokerAdmin` and `Publisher` are the ports the core uses; `MqttLink` is the one MQTT
+connection behind both adapters (and the liveness subscription). MQTT failures and
 refusals become `Unavailable` here and nowhere else.
 """
 
@@ -14,18 +14,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from paho.mqtt.client import (
-    Client,
-    ConnectFlags,
-    DisconnectFlags,
-    MQTTMessage,
-    topic_matches_sub,
-)
-from paho.mqtt.enums import MQTTErrorCode
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-
-from adapters.mqtt import MqttError, MqttSettings, Session, connect, new_client
+from adapters import mqtt
+from adapters.mqtt import MqttError, MqttSettings, Session
 from gateway.core.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -38,7 +28,7 @@ _ABSENT = {"deleteClient": "Client not found", "deleteRole": "Role not found"}
 _MAX_ABANDONED = 1024
 
 MessageHandler = Callable[[str, bytes, bool], None]
-"""Called with topic, payload and the retain flag, on paho's network thread."""
+"""Called with topic, payload and the retain flag, on the connection's network thread."""
 
 
 class BrokerAdmin(Protocol):
@@ -70,18 +60,14 @@ class Link(Protocol):
 
 
 class MqttLink:
-    """One MQTT 5 connection with request/acknowledge semantics on top of paho's callbacks."""
+    """One MQTT 5 connection with request/acknowledge semantics on top of its events."""
 
     def __init__(self, settings: MqttSettings, timeout_s: float,
                  client_id: str | None = None) -> None:
         self._settings = settings
         self._timeout_s = timeout_s
-        self._session = Session(client_id or f"loopmeter-gateway-{uuid.uuid4().hex[:8]}")
-        self._client: Client = new_client(settings, self._session)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_publish = self._on_publish
-        self._client.on_message = self._on_message
+        session = Session(client_id or f"loopmeter-gateway-{uuid.uuid4().hex[:8]}")
+        self._connection = mqtt.Connection(settings, session, self._on_event)
         self._connected = threading.Event()
         self._acks = threading.Condition()
         self._results: dict[int, int] = {}
@@ -93,17 +79,16 @@ class MqttLink:
     def open(self) -> None:
         """Connect and wait for the CONNACK; Unavailable if the broker refuses or is away."""
         try:
-            connect(self._client, self._settings, self._session)
+            self._connection.connect()
         except MqttError as error:
             raise Unavailable(str(error)) from error
-        self._client.loop_start()
+        self._connection.start()
         if not self._connected.wait(self._timeout_s):
             self.close()
             raise Unavailable(f"the broker at {self._settings.url} did not accept the login")
 
     def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._connection.stop()
 
     @property
     def connected(self) -> bool:
@@ -113,7 +98,7 @@ class MqttLink:
         """Deliver messages matching `topic_filter`, also after every reconnect."""
         self._handlers[topic_filter] = handler
         if self.connected:
-            self._client.subscribe(topic_filter, qos=1)
+            self._subscribe(topic_filter)
 
     # ------------------------------------------------------------ publishing
 
@@ -121,10 +106,11 @@ class MqttLink:
         """Publish at QoS 1 and wait for the PUBACK; Unavailable on timeout or refusal."""
         if not self.connected:
             raise Unavailable("not connected to the broker")
-        info = self._client.publish(topic, payload, qos=1, retain=retain)
-        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            raise Unavailable(f"publish to {topic} failed: {info.rc.name}")
-        reason = self._wait_ack(info.mid)
+        try:
+            delivery = self._connection.publish(topic, payload, retain=retain)
+        except MqttError as error:
+            raise Unavailable(str(error)) from error
+        reason = self._wait_ack(delivery.mid)
         if reason >= 0x80:
             raise Unavailable(f"the broker refused the publish to {topic} "
                               f"(reason code 0x{reason:02x})")
@@ -141,39 +127,41 @@ class MqttLink:
             self._abandoned.clear()
         self._abandoned.add(mid)
 
-    # ------------------------------------------------------------ paho callbacks
+    def _subscribe(self, topic_filter: str) -> None:
+        try:
+            self._connection.subscribe(topic_filter, qos=1)
+        except MqttError as error:  # the connection dropped; its reconnect subscribes again
+            log.info("subscribing to %s failed: %s", topic_filter, error)
 
-    def _on_connect(self, client: Client, _userdata: Any, _flags: ConnectFlags,
-                    reason: ReasonCode, _properties: Properties | None) -> None:
-        if reason.is_failure:
-            log.warning("broker refused the gateway's login: %s", reason)
-            return
-        for topic_filter in self._handlers:
-            client.subscribe(topic_filter, qos=1)
-        self._connected.set()
+    # ------------------------------------------------------------ connection events
 
-    def _on_disconnect(self, _client: Client, _userdata: Any, _flags: DisconnectFlags,
-                       reason: ReasonCode, _properties: Properties | None) -> None:
-        self._connected.clear()
-        log.info("disconnected from the broker: %s", reason)
+    def _on_event(self, event: mqtt.MqttEvent) -> None:
+        if isinstance(event, mqtt.Connected):
+            for topic_filter in self._handlers:
+                self._subscribe(topic_filter)
+            self._connected.set()
+        elif isinstance(event, mqtt.ConnectRefused):
+            log.warning("broker refused the gateway's login: %s", event.reason)
+        elif isinstance(event, mqtt.Disconnected):
+            self._connected.clear()
+            log.info("disconnected from the broker: %s", event.reason)
+        elif isinstance(event, mqtt.Published):
+            self._on_ack(event)
+        elif isinstance(event, mqtt.Message):
+            self._deliver(event)
 
-    def _on_publish(self, _client: Client, _userdata: Any, mid: int, reason: ReasonCode,
-                    _properties: Properties | None) -> None:
+    def _on_ack(self, event: mqtt.Published) -> None:
         with self._acks:
-            if mid in self._abandoned:
-                self._abandoned.discard(mid)
+            if event.mid in self._abandoned:
+                self._abandoned.discard(event.mid)
                 return
-            self._results[mid] = reason.value
+            self._results[event.mid] = event.reason_code
             self._acks.notify_all()
 
-    def _on_message(self, _client: Client, _userdata: Any, message: MQTTMessage) -> None:
+    def _deliver(self, message: mqtt.Message) -> None:
         for topic_filter, handler in self._handlers.items():
-            if _matches(topic_filter, message.topic):
-                handler(message.topic, bytes(message.payload), bool(message.retain))
-
-
-def _matches(topic_filter: str, topic: str) -> bool:
-    return bool(topic_matches_sub(topic_filter, topic))
+            if mqtt.topic_matches(topic_filter, message.topic):
+                handler(message.topic, message.payload, message.retain)
 
 
 class MqttPublisher:

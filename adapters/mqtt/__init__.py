@@ -1,6 +1,25 @@
-"""MQTT adapters: settings shared by every client, paho's clients, and ingest's wire codec."""
+"""MQTT adapters: settings shared by every client, paho's connection, and ingest's wire codec."""
 
-from adapters.mqtt.paho import Session, Will, connect, connect_properties, new_client
+from adapters.mqtt.paho import (
+    Connected,
+    Connection,
+    ConnectionLost,
+    ConnectRefused,
+    Delivery,
+    Disconnected,
+    EventHandler,
+    Message,
+    MqttEvent,
+    Published,
+    PublishFailed,
+    Session,
+    Subscribed,
+    Will,
+    connect,
+    connect_properties,
+    new_client,
+    topic_matches,
+)
 from adapters.mqtt.settings import (
     BrokerAddress,
     ConnectFailed,
@@ -16,10 +35,22 @@ from adapters.mqtt.settings import (
 __all__ = [
     "BrokerAddress",
     "ConnectFailed",
+    "ConnectRefused",
+    "Connected",
+    "Connection",
+    "ConnectionLost",
     "Credentials",
+    "Delivery",
+    "Disconnected",
+    "EventHandler",
+    "Message",
     "MqttError",
+    "MqttEvent",
     "MqttSettings",
+    "PublishFailed",
+    "Published",
     "Session",
+    "Subscribed",
     "TlsSettings",
     "Will",
     "connect",
@@ -28,4 +59,5 @@ __all__ = [
     "new_client",
     "parse_broker_url",
     "ssl_context",
+    "topic_matches",
 ]

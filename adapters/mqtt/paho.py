@@ -1,26 +1,54 @@
-"""The paho-mqtt adapter: builds paho 2 clients (MQTT 5) from settings and translates failures.
+"""The paho-mqtt adapter: the only module of Loopmeter that imports paho.
 
-Every component that speaks MQTT through paho (edge agent, gateway, conformance kit,
-simulator publisher) builds its client here, so TLS, credentials, sessions and the last will
-are configured one way.
+`Connection` is one MQTT 5 client built from settings (TLS, login, session, last will). It
+reports what paho's callbacks say as Loopmeter events (`Connected`, `ConnectRefused`,
+`Disconnected`, `Published`, `Message`, `Subscribed`) through one handler passed to its
+constructor, and turns paho's failures into `adapters.mqtt` errors. The handler runs on the
+thread that drives the network loop: the caller's in `loop()`, paho's own after `start()`.
+
+`new_client` and `connect` stay for tests and benchmarks that need a bare paho client.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from paho.mqtt.client import Client, MQTTv5
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.client import (
+    Client,
+    ConnectFlags,
+    DisconnectFlags,
+    MQTTMessage,
+    MQTTMessageInfo,
+    MQTTv5,
+    topic_matches_sub,
+)
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from adapters.mqtt.settings import (
     ConnectFailed,
+    MqttError,
     MqttSettings,
     credentials,
     parse_broker_url,
     ssl_context,
 )
+
+FAILURE = 0x80
+"""MQTT 5 reason codes from here up are failures."""
+
+
+class PublishFailed(MqttError):
+    """paho did not take the message (not connected, queue full, connection lost)."""
+
+
+class ConnectionLost(MqttError):
+    """The network loop stopped: the connection is gone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +68,185 @@ class Session:
     expiry_s: int = 0
     receive_maximum: int | None = None
     manual_ack: bool = False
+
+
+# ------------------------------------------------------------------ events
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The broker accepted the connection."""
+
+    session_present: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectRefused:
+    """The broker answered the CONNECT with a failure reason code."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """The broker's answer (PUBACK) to the QoS 1 message `mid`."""
+
+    mid: int
+    reason_code: int
+
+    @property
+    def accepted(self) -> bool:
+        return self.reason_code < FAILURE
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    """The broker's SUBACK: per topic filter, the QoS granted, or None where it was refused."""
+
+    mid: int
+    granted: tuple[int | None, ...]
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.granted) and None not in self.granted
+
+
+MqttEvent = Connected | ConnectRefused | Disconnected | Published | Message | Subscribed
+EventHandler = Callable[[MqttEvent], None]
+
+
+class Delivery:
+    """A message paho has taken: its id, and a way to wait for the broker's acknowledgement."""
+
+    def __init__(self, info: MQTTMessageInfo) -> None:
+        self._info = info
+
+    @property
+    def mid(self) -> int:
+        return int(self._info.mid)
+
+    def wait(self, timeout_s: float) -> bool:
+        """Whether the broker acknowledged within `timeout_s`; PublishFailed if it never will."""
+        try:
+            self._info.wait_for_publish(timeout_s)
+        except (RuntimeError, ValueError) as error:
+            raise PublishFailed(f"message not acknowledged: {error}") from error
+        return bool(self._info.is_published())
+
+
+class Connection:
+    """One MQTT 5 connection; its events go to `on_event`.
+
+    Drive it either by calling `loop()` from one thread, or with `start()`/`stop()` on paho's
+    background thread (which also reconnects).
+    """
+
+    def __init__(self, settings: MqttSettings, session: Session, on_event: EventHandler,
+                 will: Will | None = None) -> None:
+        self.settings = settings
+        self._session = session
+        self._on_event = on_event
+        self._client = new_client(settings, session, will)
+        self._client.on_connect = self._connected
+        self._client.on_disconnect = self._disconnected
+        self._client.on_publish = self._published
+        self._client.on_message = self._message
+        self._client.on_subscribe = self._subscribed
+
+    def connect(self) -> None:
+        """Start connecting (the network loop must run); ConnectFailed if the socket fails."""
+        connect(self._client, self.settings, self._session)
+
+    def loop(self, timeout_s: float = 0.0) -> None:
+        """Run the network loop once; ConnectionLost if the connection is gone."""
+        rc = self._client.loop(timeout_s)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise ConnectionLost(f"network loop ended with code {rc}")
+
+    def start(self) -> None:
+        """Run the network loop on paho's own thread."""
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect and end paho's thread."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def disconnect(self) -> None:
+        self._client.disconnect()
+
+    def is_connected(self) -> bool:
+        return bool(self._client.is_connected())
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                while_offline: bool = False) -> Delivery:
+        """Hand a message to paho; PublishFailed if it refuses.
+
+        With `while_offline`, a message published before the CONNACK is kept by paho and sent
+        once connected, instead of being refused.
+        """
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        taken = info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (
+            while_offline and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN)
+        if not taken:
+            raise PublishFailed(f"publish to {topic} failed with code {info.rc.name}")
+        return Delivery(info)
+
+    def subscribe(self, topic_filter: str, qos: int = 1, *,
+                  retain_as_published: bool = False) -> int:
+        """Send a SUBSCRIBE; its `Subscribed` event carries the returned message id."""
+        options = SubscribeOptions(qos=qos, retainAsPublished=retain_as_published)
+        rc, mid = self._client.subscribe(topic_filter, options=options)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise MqttError(f"subscribe to {topic_filter} failed with code {rc.name}")
+        return int(mid) if mid is not None else 0
+
+    # -------------------------------------------------------------- paho's callbacks
+
+    def _connected(self, _client: Client, _userdata: Any, flags: ConnectFlags,
+                   reason: ReasonCode, _properties: Properties | None) -> None:
+        if reason.is_failure:
+            self._on_event(ConnectRefused(str(reason)))
+        else:
+            self._on_event(Connected(bool(flags.session_present)))
+
+    def _disconnected(self, _client: Client, _userdata: Any, _flags: DisconnectFlags,
+                      reason: ReasonCode, _properties: Properties | None) -> None:
+        self._on_event(Disconnected(str(reason)))
+
+    def _published(self, _client: Client, _userdata: Any, mid: int, reason: ReasonCode,
+                   _properties: Properties | None) -> None:
+        self._on_event(Published(mid, int(reason.value)))
+
+    def _message(self, _client: Client, _userdata: Any, message: MQTTMessage) -> None:
+        self._on_event(Message(message.topic, bytes(message.payload), int(message.qos),
+                               bool(message.retain)))
+
+    def _subscribed(self, _client: Client, _userdata: Any, mid: int,
+                    reasons: list[ReasonCode], _properties: Properties | None) -> None:
+        granted = tuple(None if r.is_failure else int(r.value) for r in reasons)
+        self._on_event(Subscribed(mid, granted))
+
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """Whether `topic` matches the MQTT subscription filter (with + and # wildcards)."""
+    return bool(topic_matches_sub(topic_filter, topic))
+
+
+# ------------------------------------------------------------------ bare clients
 
 
 def new_client(settings: MqttSettings, session: Session, will: Will | None = None) -> Client:

@@ -2,21 +2,18 @@
 
 Subscribes with QoS 1 and MQTT 5 "retain as published", so the recorded QoS is the one the
 device published with (a subscription grants at most what was published) and the retain
-flag is the device's own. paho's failures become `adapters.mqtt` errors.
+flag is the device's own.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any
+from contextlib import suppress
 
-from paho.mqtt.client import Client, MQTTMessage
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
-
+from adapters import mqtt
 from adapters.clock import Clock
-from adapters.mqtt import ConnectFailed, MqttSettings, Session, connect, new_client
+from adapters.mqtt import ConnectFailed, MqttSettings, Session
 from contract import DeviceId
 from edge_agents.conformance.clauses import Observation
 
@@ -32,19 +29,16 @@ class Watcher:
         self._lock = threading.Lock()
         self._observations: list[Observation] = []
         self._subscribed = threading.Event()
-        self._settings = settings
-        self._session = Session(f"lm-conformance-{uuid.uuid4().hex[:8]}")
-        self._client = new_client(settings, self._session)
-        self._client.on_connect = self._on_connect
-        self._client.on_subscribe = self._on_subscribe
-        self._client.on_message = self._on_message
+        self._connection = mqtt.Connection(
+            settings, Session(f"lm-conformance-{uuid.uuid4().hex[:8]}"), self._on_event)
 
     def start(self) -> None:
-        connect(self._client, self._settings, self._session)
-        self._client.loop_start()
+        self._connection.connect()
+        self._connection.start()
         if not self._subscribed.wait(SUBSCRIBE_TIMEOUT_S):
             self.stop()
-            raise ConnectFailed(f"no subscription to {self._filter} on {self._settings.url} "
+            raise ConnectFailed(f"no subscription to {self._filter} on "
+                                f"{self._connection.settings.url} "
                                 f"within {SUBSCRIBE_TIMEOUT_S:g} s")
 
     def seen(self) -> list[Observation]:
@@ -53,23 +47,22 @@ class Watcher:
             return list(self._observations)
 
     def stop(self) -> list[Observation]:
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._connection.stop()
         return self.seen()
 
-    def _on_connect(self, client: Client, userdata: Any, flags: Any, reason: ReasonCode,
-                    properties: Any) -> None:
-        options = SubscribeOptions(qos=1, retainAsPublished=True)
-        client.subscribe(self._filter, options=options)
-
-    def _on_subscribe(self, client: Client, userdata: Any, mid: int,
-                      reasons: list[ReasonCode], properties: Any) -> None:
-        if reasons and not reasons[0].is_failure:
+    def _on_event(self, event: mqtt.MqttEvent) -> None:
+        if isinstance(event, mqtt.Connected):
+            # If the connection is lost at once, `start` reports no subscription in time.
+            with suppress(mqtt.MqttError):
+                self._connection.subscribe(self._filter, qos=1, retain_as_published=True)
+        elif isinstance(event, mqtt.Subscribed) and event.accepted:
             self._subscribed.set()
+        elif isinstance(event, mqtt.Message):
+            self._record(event)
 
-    def _on_message(self, client: Client, userdata: Any, message: MQTTMessage) -> None:
-        observation = Observation(message.topic, bytes(message.payload), message.qos,
-                                  bool(message.retain), self._clock.now_ms())
+    def _record(self, message: mqtt.Message) -> None:
+        observation = Observation(message.topic, message.payload, message.qos, message.retain,
+                                  self._clock.now_ms())
         with self._lock:
             self._observations.append(observation)
 
