@@ -7,6 +7,7 @@ gateway starts, except for retained births, which are dated by their own timesta
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, replace
 
@@ -18,6 +19,8 @@ from contract import (
     StatusMessage,
     decode,
 )
+
+log = logging.getLogger(__name__)
 
 MAX_DEVICES = 100_000
 
@@ -59,7 +62,9 @@ class LivenessTracker:
                 retained: bool = False) -> None:
         try:
             envelope = decode(topic, payload, now_ms=received_ms)
-        except ContractError:
+        except Exception as error:  # on the MQTT thread: no message may stop it
+            if not isinstance(error, ContractError):
+                log.exception("liveness cannot decode a message on %s", topic)
             with self._lock:
                 self.rejected += 1
             return

@@ -26,6 +26,7 @@ from adapters.clock import Clock
 from contract import ContractError, DataMessage, Envelope, Point, decode, line_protocol
 from contract.fast import FastData, fast_data
 from contract.points import to_points
+from ingest_service.poison import POISON, InFlight, NoInFlight
 from ingest_service.quality import SequenceTracker, quality_points
 from ingest_service.settings import BatchSettings
 from ingest_service.stats import Stats
@@ -55,6 +56,7 @@ class Inbound:
     received_ms: int
     received_at: float  # the clock's monotonic seconds
     delivery: Delivery
+    redelivered: bool = False  # the broker sent it before (MQTT DUP flag)
 
 
 class AckSink(Protocol):
@@ -94,7 +96,7 @@ class Pipeline:
 
     def __init__(self, store: DurableStore, dead_letters: DeadLetterSink, acks: AckSink,
                  tracker: SequenceTracker, clock: Clock, limits: BatchSettings,
-                 stats: Stats) -> None:
+                 stats: Stats, in_flight: InFlight | None = None) -> None:
         self._store = store
         self._dead_letters = dead_letters
         self._acks = acks
@@ -102,6 +104,7 @@ class Pipeline:
         self._clock = clock
         self._limits = limits
         self._stats = stats
+        self._in_flight = in_flight or NoInFlight()
         self._batch = _empty()
         self._received = 0
         self._acked = 0
@@ -110,33 +113,47 @@ class Pipeline:
         self._last_report_ms = 0
 
     def offer(self, inbound: Inbound) -> None:
+        """Take one message; whatever its content, it can only be stored or dead-lettered."""
         batch = self._batch
         if batch.first_at is None:
             batch.first_at = inbound.received_at
         batch.deliveries.append(inbound.delivery)
         self._received += 1
         self._stats.messages_in += 1
+        if self._in_flight.begin(inbound.topic, inbound.payload, inbound.redelivered):
+            log.error("a message on %s killed the worker before: dead-lettered", inbound.topic)
+            self._dead_letter(inbound, POISON, "the worker died while processing this message; "
+                                               "it is not processed again")
+            return
         try:
-            decoded = _decode(inbound)
+            self._accept(inbound)
         except ContractError as error:
             self._dead_letter(inbound, error.reason.value, str(error))
-            return
         except Exception as error:  # a bug must not let one message stall the stream
             log.exception("cannot process a message on %s", inbound.topic)
             self._dead_letter(inbound, INTERNAL_ERROR, f"{type(error).__name__}: {error}")
-            return
+        self._in_flight.end()
+
+    def _accept(self, inbound: Inbound) -> None:
+        """Decode, track and batch one message; the batch changes only once nothing can fail."""
+        decoded = _decode(inbound)
         if isinstance(decoded, FastData):
-            self._tracker.observe(decoded.device, decoded.seq, decoded.timestamps,
-                                  inbound.received_ms)
-            if not decoded.historical:
-                batch.newest_ms.append(max(decoded.timestamps))
-            self._add_lines(decoded.lines, inbound.topic)
-            return
-        envelope, points = decoded
-        self._track(envelope, inbound.received_ms)
-        if isinstance(envelope.message, DataMessage) and not envelope.message.historical:
-            batch.newest_ms.append(max(s.ts for s in envelope.message.samples))
-        self.add_points(points, inbound.topic)
+            device, seq, historical = decoded.device, decoded.seq, decoded.historical
+            timestamps, lines = decoded.timestamps, decoded.lines
+        else:
+            envelope, points = decoded
+            lines = [line_protocol(p) for p in points]
+            message = envelope.message
+            if not isinstance(message, DataMessage):
+                self._add_lines(lines, inbound.topic)
+                return
+            device, seq, historical = envelope.topic.device, message.seq, message.historical
+            timestamps = [s.ts for s in message.samples]
+        newest = max(timestamps)
+        self._tracker.observe(device, seq, timestamps, inbound.received_ms)
+        if not historical:
+            self._batch.newest_ms.append(newest)
+        self._add_lines(lines, inbound.topic)
 
     def _dead_letter(self, inbound: Inbound, reason: str, detail: str) -> None:
         self._batch.letters.append(DeadLetter(inbound.received_ms, inbound.topic, "message",
@@ -149,12 +166,6 @@ class Pipeline:
     def _add_lines(self, lines: list[str], source: str) -> None:
         self._batch.lines.extend(lines)
         self._batch.sources.extend([source] * len(lines))
-
-    def _track(self, envelope: Envelope, received_ms: int) -> None:
-        message = envelope.message
-        if isinstance(message, DataMessage):
-            self._tracker.observe(envelope.topic.device, message.seq,
-                                  [s.ts for s in message.samples], received_ms)
 
     def due(self) -> bool:
         return self.seconds_until_due() == 0.0

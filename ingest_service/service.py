@@ -25,6 +25,7 @@ from adapters.mqtt import ConnectFailed, Session
 from adapters.ops_http import OpsServer
 from contract import shared_subscription, subscription
 from ingest_service.pipeline import Batch, Inbound, Pipeline
+from ingest_service.poison import InFlightMarker, marker_path
 from ingest_service.policy import ConcurrentWriter, retry_backoff, write_policy
 from ingest_service.quality import SequenceTracker
 from ingest_service.settings import IngestSettings
@@ -67,6 +68,7 @@ class IngestService:
         self._db = open_database(worker_database(settings.state_dir, settings.worker))
         self.dead_letters = DeadLetters.configured(self._db, settings.dead_letters)
         self.spool = Spool(self._db, settings.spool.max_bytes)
+        self._in_flight = InFlightMarker(marker_path(settings.state_dir, settings.worker))
         self.source = MqttSource(settings.mqtt, Session(
             settings.client_id, clean_start=False, expiry_s=settings.session_expiry_s,
             receive_maximum=settings.receive_maximum, manual_ack=True),
@@ -83,7 +85,7 @@ class IngestService:
                                    stats=self.stats)
         tracker = SequenceTracker(int(self.settings.late_after_s * 1000))
         return Pipeline(self._store, self.dead_letters, self.source, tracker, self._clock,
-                        self.settings.batch, self.stats)
+                        self.settings.batch, self.stats, self._in_flight)
 
     def start(self) -> IngestService:
         """Connect first (ConnectFailed leaves nothing running), then serve and process."""
@@ -119,6 +121,7 @@ class IngestService:
         self._concurrent.close()
         self._writer.close()
         self._db.close()
+        self._in_flight.close()
 
     def __enter__(self) -> IngestService:
         return self.start()

@@ -231,7 +231,8 @@ class MqttSource:
             if packet.first_byte >> 4 == wire.PacketType.PUBLISH:
                 publish = wire.parse_publish(packet)
                 inbound.append(Inbound(publish.topic, publish.payload, received_ms, received_at,
-                                       Delivery(publish.packet_id, publish.qos, connection)))
+                                       Delivery(publish.packet_id, publish.qos, connection),
+                                       publish.dup))
             else:
                 self._handle(packet, link)
                 connection = self._connection

@@ -7,6 +7,7 @@ from may be acknowledged.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -67,7 +68,7 @@ class Spool:
         return self.batches == 0 or self.bytes + _size(lines) <= self._max_bytes
 
     def append(self, database: str, lines: Sequence[str]) -> None:
-        blob = zlib.compress("\n".join(lines).encode(), 1)
+        blob = _pack(lines)
         size = _size(lines)
         with _transaction(self._db):
             self._db.execute("INSERT INTO spool (database, lines, points, bytes) "
@@ -80,7 +81,7 @@ class Spool:
             "SELECT id, database, lines FROM spool ORDER BY id LIMIT 1").fetchone()
         if row is None:
             return None
-        return SpoolEntry(row[0], row[1], zlib.decompress(row[2]).decode().split("\n"))
+        return SpoolEntry(row[0], row[1], _unpack(row[2]))
 
     def remove(self, entry: SpoolEntry) -> None:
         with _transaction(self._db):
@@ -92,6 +93,28 @@ class Spool:
 
 def _size(lines: Sequence[str]) -> int:
     return sum(len(line) + 1 for line in lines)
+
+
+def _pack(lines: Sequence[str]) -> bytes:
+    """Lines joined by newlines; a batch where a line holds a newline itself (a string field
+    may) is stored as a JSON array instead, which no line protocol starts like."""
+    text = "\n".join(lines)
+    if text.count("\n") != len(lines) - 1:
+        text = json.dumps(list(lines))
+    return zlib.compress(text.encode("utf-8", "surrogatepass"), 1)
+
+
+def _unpack(blob: bytes) -> list[str]:
+    text = zlib.decompress(blob).decode("utf-8", "surrogatepass")
+    if text.startswith("["):
+        lines: list[str] = json.loads(text)
+        return lines
+    return text.split("\n")
+
+
+def _text(value: str) -> str:
+    """Any str as SQLite can store it: lone surrogates (from JSON escapes) as escapes."""
+    return value.encode("utf-8", "backslashreplace").decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +157,7 @@ class DeadLetters:
             self._db.executemany(
                 "INSERT INTO dead_letters (received_ms, topic, kind, reason, detail, payload, "
                 "truncated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(d.received_ms, d.topic, d.kind, d.reason, d.detail,
+                [(d.received_ms, _text(d.topic), d.kind, d.reason, _text(d.detail),
                   d.payload[:self._max_payload], len(d.payload) > self._max_payload)
                  for d in letters])
             self._db.executemany(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,7 +14,9 @@ from hypothesis import strategies as st
 
 from adapters.backoff import Backoff
 from adapters.influx import InfluxError, Unavailable, WriteRejected
+from contract import DeviceId
 from ingest_service.pipeline import Delivery, Inbound, Pipeline
+from ingest_service.poison import InFlight, InFlightMarker
 from ingest_service.policy import WritePolicy
 from ingest_service.quality import SequenceTracker
 from ingest_service.settings import BatchSettings
@@ -28,7 +33,7 @@ class Rig:
     """A pipeline on fakes, with a real SQLite spool and dead-letter store in tmp_path."""
 
     def __init__(self, tmp_path: Path, *, max_points: int = 1000, max_messages: int = 100,
-                 spool_bytes: int = 1_000_000) -> None:
+                 spool_bytes: int = 1_000_000, in_flight: InFlight | None = None) -> None:
         self.clock = FakeClock()
         self.down = False
         self.db = FakeDatabase(lambda _lines: Unavailable("down") if self.down else None)
@@ -44,16 +49,16 @@ class Rig:
         self.pipeline = Pipeline(self.store, self.letters, self.acks,
                                  SequenceTracker(late_after_ms=300_000), self.clock,
                                  BatchSettings(max_points=max_points, max_messages=max_messages,
-                                               max_delay_s=0.5), self.stats)
+                                               max_delay_s=0.5), self.stats, in_flight)
         self.mid = 0
         self.samples_of: dict[int, int] = {}
         self.next_ts = self.clock.now_ms() - 60_000
 
-    def offer(self, payload: bytes, topic: str = TOPIC) -> Delivery:
+    def offer(self, payload: bytes, topic: str = TOPIC, redelivered: bool = False) -> Delivery:
         self.mid += 1
         delivery = Delivery(self.mid, 1, 1)
         self.pipeline.offer(Inbound(topic, payload, self.clock.now_ms(), self.clock.monotonic(),
-                                    delivery))
+                                    delivery, redelivered))
         return delivery
 
     def data(self, seq: int, samples: int = 1) -> Delivery:
@@ -76,6 +81,64 @@ def test_acknowledges_in_received_order_only_after_the_write(tmp_path: Path) -> 
     assert rig.letters.entries()[0].letter.payload == b"{not json"
     assert rig.stats.dead_letters == {"invalid_json": 1, "bad_topic": 1}
     assert (rig.stats.messages_in, rig.stats.points_written) == (5, 3)
+
+
+def test_a_failure_anywhere_before_the_batch_hurts_only_its_message(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    observe = rig.pipeline._tracker.observe
+
+    def exploding(device: DeviceId, seq: int, ts: Sequence[int], received_ms: int) -> None:
+        if seq == 7:
+            raise MemoryError
+        observe(device, seq, ts, received_ms)
+
+    rig.pipeline._tracker.observe = exploding  # type: ignore[method-assign]
+    deliveries = [rig.data(6, samples=2), rig.data(7, samples=2), rig.data(8, samples=2)]
+    rig.pipeline.flush()
+    assert rig.acks.acked == deliveries
+    assert len(rig.db.points) == 4
+    assert [e.letter.reason for e in rig.letters.entries()] == ["internal_error"]
+
+
+_CRASH = """
+import sys
+from pathlib import Path
+from ingest_service.poison import InFlightMarker
+InFlightMarker(Path(sys.argv[1])).begin(sys.argv[2], sys.argv[3].encode(), False)
+import os
+os._exit(137)  # dies in the middle of the message, as an out-of-memory kill would
+"""
+
+
+def test_a_message_that_killed_the_worker_is_dead_lettered_when_redelivered(
+        tmp_path: Path) -> None:
+    path = tmp_path / "ingest-0.in-flight"
+    killer = data_payload(3, 1_700_000_000_000)
+    crashed = subprocess.run([sys.executable, "-c", _CRASH, str(path), TOPIC, killer.decode()],
+                             env={**os.environ, "PYTHONPATH": str(Path.cwd())}, check=False)
+    assert crashed.returncode == 137
+    rig = Rig(tmp_path, in_flight=InFlightMarker(path))
+    healthy = rig.data(0)
+    poison = rig.offer(killer, redelivered=True)
+    after = rig.data(1)
+    rig.pipeline.flush()
+    assert rig.acks.acked == [healthy, poison, after]
+    assert [(e.letter.reason, e.letter.payload) for e in rig.letters.entries()] == [
+        ("poison", killer)]
+    assert len(rig.db.points) == 2
+
+
+def test_only_a_redelivery_of_the_message_in_flight_is_poison(tmp_path: Path) -> None:
+    path = tmp_path / "m"
+    InFlightMarker(path).begin(TOPIC, b"{}", False)
+    marker = InFlightMarker(path)
+    assert marker.begin(TOPIC, b"{}", redelivered=False) is False  # sent again by the device
+    marker.end()
+    assert InFlightMarker(path).suspect is None  # processed: nothing left in flight
+    marker.begin(TOPIC, b"{}", False)
+    again = InFlightMarker(path)
+    assert again.begin("loopmeter/v1/s1/l1/m1/status", b"{}", redelivered=True) is False
+    assert again.begin(TOPIC, b"{}", redelivered=True) is True
 
 
 def test_nothing_is_acknowledged_when_the_store_fails(tmp_path: Path) -> None:

@@ -69,3 +69,34 @@ def test_quality_points_carry_the_device_tags() -> None:
     assert point.fields == {"seq_gaps": 2, "duplicates": 0, "reordered": 0, "late_samples": 0,
                             "messages": 3}
     assert point.time_ms == 5000
+
+
+def test_a_huge_jump_in_seq_costs_no_memory() -> None:
+    tracker = SequenceTracker(late_after_ms=1000, window=1024)
+    observe(tracker, [0, 2**50, 2**50 + 1, 2**62, 3])
+    counts = tracker.take()[DEVICE]
+    assert counts.seq_gaps == 2**62 - 3  # all but the 4 seqs that arrived below 2**62
+    assert counts.reordered == 1
+    state = tracker._devices[DEVICE]
+    assert state.seen.bit_length() <= 1024
+
+
+@given(st.lists(st.integers(0, 2**63 - 1), min_size=1, max_size=50))
+def test_any_seqs_keep_the_window_bounded(arrivals: list[int]) -> None:
+    tracker = SequenceTracker(late_after_ms=1000, window=64)
+    observe(tracker, arrivals)
+    assert tracker._devices[DEVICE].seen.bit_length() <= 64
+    (point,) = quality_points(tracker.take(), 0)
+    assert all(0 <= value < 2**63 for value in point.fields.values())
+
+
+def test_the_devices_remembered_are_bounded() -> None:
+    tracker = SequenceTracker(late_after_ms=1000, max_devices=2)
+    devices = [DeviceId("s1", "l1", f"m{i}") for i in range(3)]
+    for device in devices:
+        tracker.observe(device, 0, [], received_ms=0)
+    assert list(tracker.take()) == devices[:2]  # an interval counts max_devices at most
+    tracker.observe(devices[2], 0, [], received_ms=0)
+    assert list(tracker._devices) == devices[1:]  # the least recently heard is forgotten
+    tracker.observe(devices[0], 5, [], received_ms=0)  # forgotten: no gap to count
+    assert tracker.take()[devices[0]] == Quality(messages=1)

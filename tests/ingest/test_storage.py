@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from ingest_service.storage import DeadLetter, DeadLetters, Spool, open_database
 
 
@@ -50,3 +53,26 @@ def test_dead_letters_are_bounded_and_counted_by_reason(tmp_path: Path) -> None:
     store.remove([3])
     assert store.get(3) is None and store.get(4) is not None
     assert [e.id for e in store.iterate(page=1)] == [2, 4]
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(min_size=0, max_size=30), min_size=1, max_size=5))
+def test_the_spool_gives_back_any_lines_as_they_were(tmp_path: Path, lines: list[str]) -> None:
+    spool = Spool(open_database(tmp_path / "w.sqlite"), max_bytes=10_000)
+    spool.append("db", lines)
+    entry = spool.oldest()
+    assert entry is not None and entry.lines == lines
+    spool.remove(entry)
+    assert (spool.batches, spool.points, spool.bytes) == (0, 0, 0)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(topic=st.text(max_size=40), detail=st.text(max_size=40), payload=st.binary(max_size=40))
+def test_the_dead_letter_store_takes_any_text_and_bytes(tmp_path: Path, topic: str, detail: str,
+                                                       payload: bytes) -> None:
+    store = DeadLetters(open_database(tmp_path / "w.sqlite"), max_entries=1000,
+                        max_payload_bytes=64)
+    store.add([DeadLetter(1, topic, "message", "schema", detail, payload)])
+    stored = store.entries()[-1].letter
+    assert stored.payload == payload
+    assert stored.topic == topic.encode("utf-8", "backslashreplace").decode()
