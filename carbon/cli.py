@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
 from adapters.clock import SystemClock
+from adapters.pdf import PdfFailed
+from carbon.document import FORMATS, Reports
+from carbon.document import Format as DocumentFormat
 from carbon.ledger import Ledger, SQLiteStore
 from carbon.periods import (
     Granularity,
@@ -21,9 +25,10 @@ from carbon.periods import (
     with_sub_periods,
 )
 from carbon.registry import load_registry
-from carbon.report import Format, build_report, enpi_section, render
+from carbon.report import enpi_section
 from carbon.service import Runner, build
 from carbon.settings import CarbonSettings
+from contract.site_profile import ProfileError
 
 app = typer.Typer(help="Energy and carbon: factors, period closing, audit ledger, reports.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -109,32 +114,36 @@ def recompute(site: Site, period: PeriodLabel) -> None:
 
 @app.command("report")
 def report(site: Site, period: PeriodLabel,
-           format: Annotated[str, typer.Option("--format", help="json, csv or html.")] = "json",
+           format: Annotated[str, typer.Option(
+               "--format", help="json, csv (UTF-8 with BOM), html or pdf.")] = "json",
            output: Annotated[Path | None, typer.Option(help="Write here, not stdout.")] = None,
            baseline: Annotated[str | None, typer.Option(
                help="EnPI baseline period (e.g. 2026-09): its closed days fit the model.")]
            = None) -> None:
     """Render a closed period's report from its newest ledger record."""
-    if format not in ("json", "csv", "html"):
-        raise typer.BadParameter("use json, csv or html", param_hint="--format")
+    if format not in FORMATS:
+        raise typer.BadParameter("use json, csv, html or pdf", param_hint="--format")
     settings = CarbonSettings()
     chosen = _period(period, settings)
-    label = chosen.label
     ledger = Ledger(SQLiteStore(settings.ledger_path))
-    record = ledger.latest(site, label)
-    if record is None:
-        typer.echo(f"{site} {label} is not closed: run `loopmeter carbon close` first")
-        raise typer.Exit(2)
-    fmt: Format = "json" if format == "json" else "csv" if format == "csv" else "html"
-    content = build_report(record, load_registry(settings.factors_path))
-    if baseline is not None:
-        content["enpi"] = _enpi(ledger, site, chosen,
-                                _period(baseline, settings), settings)
-    text = render(content, fmt)
+    reports = Reports(ledger, load_registry(settings.factors_path), settings.zone(),
+                      settings.profiles_path, settings.pdf)
+    try:
+        content = reports.content(site, chosen)
+        if baseline is not None:
+            content["enpi"] = _enpi(ledger, site, chosen, _period(baseline, settings), settings)
+        data = reports.render(site, chosen, cast(DocumentFormat, format), content)
+    except LookupError as error:
+        typer.echo(f"{error}: run `loopmeter carbon close` first")
+        raise typer.Exit(2) from error
+    except (ProfileError, PdfFailed) as error:
+        typer.echo(str(error))
+        raise typer.Exit(2) from error
     if output is None:
-        typer.echo(text, nl=False)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
     else:
-        output.write_text(text, encoding="utf-8")
+        output.write_bytes(data)
         typer.echo(f"wrote {output}")
 
 

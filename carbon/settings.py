@@ -11,6 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.influx import InfluxSettings
+from adapters.pdf import PdfSettings
 from carbon.activity import Params
 from carbon.canonical import digest
 
@@ -51,6 +52,10 @@ class CarbonSettings(BaseSettings):
                            "closed periods.")
     tick_s: float = Field(60.0, gt=0, description="Seconds between two passes of `run`.")
     http_port: int = Field(9310, ge=0, le=65535, description="Port of /metrics and /healthz.")
+    profiles_path: Path = Field(Path("./var/sites"), description="Folder of site profiles "
+                                "(<site>.yaml): the reporting entity printed on reports.")
+    pdf: PdfSettings = Field(default_factory=PdfSettings,
+                             description="Headless Chromium that prints reports to PDF.")
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

@@ -52,7 +52,8 @@ def open_adapters(settings: GatewaySettings, clock: Clock) -> Iterator[Adapters]
 
 def open_reports(carbon: CarbonSettings) -> CarbonReports:
     return CarbonReports(Ledger(SQLiteStore(carbon.ledger_path)),
-                         load_registry(carbon.factors_path), carbon.zone())
+                         load_registry(carbon.factors_path), carbon.zone(),
+                         carbon.profiles_path, carbon.pdf)
 
 
 def create_app(settings: GatewaySettings | None = None, *,

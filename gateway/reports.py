@@ -7,35 +7,38 @@ so the HTTP API shows exactly what `loopmeter carbon report` and `verify` show.
 
 from __future__ import annotations
 
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from adapters.pdf import PdfFailed, PdfSettings
+from carbon.document import Format, Reports
 from carbon.ledger import Ledger, StoredRecord, Verification
 from carbon.periods import parse_period
 from carbon.registry import Registry as FactorRegistry
-from carbon.report import Format, build_report, render
-from gateway.core.errors import Invalid, NotFound
+from contract.site_profile import ProfileError
+from gateway.core.errors import Invalid, NotFound, Unavailable
 
 
 class CarbonReports:
-    def __init__(self, ledger: Ledger, factors: FactorRegistry, zone: ZoneInfo) -> None:
+    def __init__(self, ledger: Ledger, factors: FactorRegistry, zone: ZoneInfo,
+                 profiles: Path, pdf: PdfSettings) -> None:
         self._ledger = ledger
-        self._factors = factors
         self._zone = zone
+        self._reports = Reports(ledger, factors, zone, profiles, pdf)
 
-    def render(self, site: str, period: str, fmt: Format) -> str:
+    def render(self, site: str, period: str, fmt: Format) -> bytes:
         """The report of a closed period; NotFound if it has not been closed."""
-        return render(build_report(self._latest(site, period), self._factors), fmt)
-
-    def _latest(self, site: str, period: str) -> StoredRecord:
         try:
-            label = parse_period(period, self._zone).label
+            chosen = parse_period(period, self._zone)
         except ValueError as error:
             raise Invalid(str(error)) from error
-        record = self._ledger.latest(site, label)
-        if record is None:
-            raise NotFound(f"{site} {label} is not closed; the carbon engine closes periods "
-                           "once their data is complete")
-        return record
+        try:
+            return self._reports.render(site, chosen, fmt)
+        except LookupError as error:
+            raise NotFound(f"{error}; the carbon engine closes periods once their data is "
+                           "complete") from error
+        except (ProfileError, PdfFailed) as error:
+            raise Unavailable(str(error)) from error
 
     def records(self, site: str | None, period: str | None, after_seq: int,
                 limit: int) -> list[StoredRecord]:

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from adapters.clock import Clock
+from adapters.pdf import PdfSettings
 from carbon.ledger import Ledger, MemoryStore
 from carbon.registry import load_registry
 from gateway.context import Adapters
@@ -24,6 +25,9 @@ from gateway.registry import Registry, TokenRecord
 from gateway.reports import CarbonReports
 from gateway.tokens import create_token
 from tests.gateway.fakes import FakeBroker, FakeClock, FakePublisher, FakeReader
+
+SITES = Path(__file__).parent / "sites"
+"""Site profiles of the tests' sites (the reporting entity printed on reports)."""
 
 
 @dataclass
@@ -73,7 +77,8 @@ def fake_gateway(registry_path: Path | str = ":memory:") -> FakeGateway:
     broker, publisher, reader = FakeBroker(), FakePublisher(), FakeReader()
     liveness = LivenessTracker()
     ledger = Ledger(MemoryStore())
-    reports = CarbonReports(ledger, load_registry(), ZoneInfo("Asia/Shanghai"))
+    reports = CarbonReports(ledger, load_registry(), ZoneInfo("Asia/Shanghai"), SITES,
+                            PdfSettings())
 
     @contextmanager
     def adapters(_settings: GatewaySettings, _clock: Clock) -> Iterator[Adapters]:

@@ -2,7 +2,8 @@
 
 Chromium cannot send an Authorization header from the command line, so the test puts a thin
 ASGI wrapper in front of the gateway that adds the auditor's token, as an authenticating
-reverse proxy would. The screenshot is kept under test-artifacts/gateway/.
+reverse proxy would. The screenshot, and page 1 of each PDF as a PNG, are kept under
+test-artifacts/gateway/.
 """
 
 from __future__ import annotations
@@ -12,16 +13,28 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
+from typer.testing import CliRunner
 
+from carbon.cli import app as carbon_cli
+from carbon.ledger import Ledger, SQLiteStore
 from gateway.core.security import Role
 from loopmeter.services import free_ports
-from tests.gateway.carbon_day import LABEL, SCOPE1_KG, SCOPE2_KG, TOTAL_KG, close_day
-from tests.gateway.conftest import FakeGateway, fake_gateway
+from tests.gateway.carbon_day import (
+    LABEL,
+    SCOPE1_KG,
+    SCOPE2_KG,
+    TOTAL_KG,
+    close_day,
+    close_days,
+)
+from tests.gateway.conftest import SITES, FakeGateway, fake_gateway
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "gateway"
@@ -82,11 +95,78 @@ def test_report_page_shows_the_key_figures(served: tuple[str, FakeGateway]) -> N
     record = fake.ledger.latest("zz", LABEL)
     assert record is not None
     assert f"Energy and carbon report zz {LABEL}" in dom
-    for figure in (SCOPE1_KG, SCOPE2_KG, TOTAL_KG, record.hash):
-        assert figure in dom, figure
+    for figure in (SCOPE1_KG, SCOPE2_KG, TOTAL_KG):  # printed in t CO2, 3 decimals
+        assert f"{Decimal(figure) / 1000:.3f}" in dom, figure
+    assert record.hash in dom
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "carbon-report.png"
     shot.unlink(missing_ok=True)
     chromium(f"--screenshot={shot}", "--window-size=1200,1600", url)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 10_000  # a blank page compresses to far less
+
+
+def pdf_text(pdf: bytes, folder: Path) -> str:
+    source = folder / "report.pdf"
+    source.write_bytes(pdf)
+    result = subprocess.run(["pdftotext", "-layout", str(source), "-"], capture_output=True,
+                            text=True, check=True, timeout=60)
+    return result.stdout
+
+
+def page_one_png(pdf: bytes, name: str, folder: Path) -> Path:
+    """Page 1 of the PDF as a PNG under test-artifacts/gateway/ (poppler's pdftoppm)."""
+    source = folder / f"{name}.pdf"
+    source.write_bytes(pdf)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    stem = ARTIFACTS / name
+    Path(f"{stem}.png").unlink(missing_ok=True)
+    subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile",
+                    str(source), str(stem)], check=True, timeout=60)
+    return Path(f"{stem}.png")
+
+
+@pytest.mark.parametrize(("period", "figures"), [
+    (LABEL, ("13.912", "7.119", "6.793", "11,520.0", "第 1 页", "page 1 of")),
+    ("2026-10", ("2026-10-05", "2026-10-07", "按日 / by day", "69.560"))])
+def test_pdf_reports_print_in_chromium(served: tuple[str, FakeGateway], period: str,
+                                       figures: tuple[str, ...], tmp_path: Path) -> None:
+    base, fake = served
+    if period == "2026-10":  # a month with three closed days (and their hours)
+        close_days(fake.ledger, "zz", 3)
+    response = httpx.get(f"{base}/v1/reports/carbon/zz/{period}", params={"format": "pdf"},
+                         timeout=CHROMIUM_TIMEOUT_S)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF-")
+    text = pdf_text(response.content, tmp_path)
+    record = fake.ledger.latest("zz", period)
+    assert record is not None
+    for figure in (*figures, "温室气体排放与能源消耗报告", "郑州绿环再生资源有限公司",
+                   "91410100MA45Q7XK2B", f"zz · {period}", record.hash[:40]):
+        assert figure in text, figure
+    shot = page_one_png(response.content, f"carbon-report-{period}", tmp_path)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 30_000  # Chinese glyphs drawn, not tofu or blank
+
+
+def test_cli_prints_pdf_and_csv_of_a_multi_day_month(tmp_path: Path) -> None:
+    ledger_path = tmp_path / "ledger.sqlite"
+    records = close_days(Ledger(SQLiteStore(ledger_path)), "zz", 2, hours=False)
+    env = {"LOOPMETER_CARBON_LEDGER_PATH": str(ledger_path),
+           "LOOPMETER_CARBON_PROFILES_PATH": str(SITES)}
+    target = tmp_path / "month.pdf"
+    result = CliRunner().invoke(carbon_cli, ["report", "--site", "zz", "--period", "2026-10",
+                                             "--format", "pdf", "--output", str(target)],
+                                env=env)
+    assert result.exit_code == 0, result.output
+    text = pdf_text(target.read_bytes(), tmp_path)
+    assert "2026-10-06" in text and records[-1].hash[:40] in text
+    page_one_png(target.read_bytes(), "carbon-report-cli-month", tmp_path)
+    table = CliRunner().invoke(carbon_cli, ["report", "--site", "zz", "--period", "2026-10",
+                                            "--format", "csv"], env=env)
+    assert table.exit_code == 0 and table.stdout_bytes.startswith("\ufeff".encode())
+    wrong = CliRunner().invoke(carbon_cli, ["report", "--site", "zz", "--period", "2026-10",
+                                            "--format", "pdf"], env={
+        **env, "LOOPMETER_CARBON_PDF__CHROMIUM": "no-such-chromium"})
+    assert wrong.exit_code == 2 and "not found" in wrong.output

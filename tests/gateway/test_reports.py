@@ -32,13 +32,15 @@ def test_csv_and_html_reports(gw: Harness) -> None:
     close_day(gw.ledger, "zz")
     text = gw.client.get(URL, params={"format": "csv"}, headers=gw.auth(Role.OPERATOR))
     assert text.headers["content-type"] == "text/csv; charset=utf-8"
-    rows = dict(csv.reader(io.StringIO(text.text)))
-    assert Decimal(rows["emissions_kg.total"]) == Decimal(TOTAL_KG)
+    assert text.content.startswith("\ufeff".encode())
+    rows = {(r[1], r[2]): r[3] for r in csv.reader(io.StringIO(text.text.lstrip("\ufeff")))}
+    assert Decimal(rows["site", "排放总量（范围一+二） / Total (Scope 1 + 2)"]) == Decimal(TOTAL_KG)
     page = gw.client.get(URL, params={"format": "html"}, headers=gw.auth(Role.ADMIN))
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert "script-src" not in page.headers["content-security-policy"]
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert "zz 2026-10-05" in page.text
+    assert "郑州绿环再生资源有限公司" in page.text  # the reporting entity, from tests/gateway/sites
 
 
 def test_unclosed_and_malformed_periods(gw: Harness) -> None:

@@ -1,4 +1,4 @@
-"""Carbon reports of closed periods: JSON, CSV, or a printable HTML page."""
+"""Carbon reports of closed periods: JSON, CSV, a printable HTML page, or its PDF."""
 
 from __future__ import annotations
 
@@ -21,16 +21,19 @@ class ReportFormat(StrEnum):
     JSON = "json"
     CSV = "csv"
     HTML = "html"
+    PDF = "pdf"
 
 
-MEDIA_TYPES = {ReportFormat.JSON: "application/json", ReportFormat.CSV: "text/csv",
-               ReportFormat.HTML: "text/html"}
+MEDIA_TYPES = {ReportFormat.JSON: "application/json; charset=utf-8",
+               ReportFormat.CSV: "text/csv; charset=utf-8",
+               ReportFormat.HTML: "text/html; charset=utf-8", ReportFormat.PDF: "application/pdf"}
 # The page is static: no scripts, no remote anything; styles only inline.
 _HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
 @router.get("/carbon/{site}/{period}", response_class=Response, responses={200: {
-    "description": "The report", "content": {m: {} for m in MEDIA_TYPES.values()}}})
+    "description": "The report",
+    "content": {m.split(";")[0]: {} for m in MEDIA_TYPES.values()}}})
 async def carbon_report(site: Annotated[str, Path(pattern=IDENTIFIER)],
                         period: Annotated[str, Path(pattern=PERIOD, description=(
                             "2026-10, 2026-10-05, 2026-10-05T13 or 2026-10-05T13:15, in the "
@@ -39,9 +42,8 @@ async def carbon_report(site: Annotated[str, Path(pattern=IDENTIFIER)],
                         fmt: Annotated[ReportFormat, Query(alias="format")] = ReportFormat.JSON,
                         ) -> Response:
     """The energy and carbon report of a closed period, from its newest ledger record."""
-    text = await run_in_threadpool(gateway.adapters.reports.render, site, period, fmt.value)
+    data = await run_in_threadpool(gateway.adapters.reports.render, site, period, fmt.value)
     headers = {"Content-Disposition": f'inline; filename="carbon-{site}-{period}.{fmt}"'}
     if fmt is ReportFormat.HTML:
         headers["Content-Security-Policy"] = _HTML_POLICY
-    media = MEDIA_TYPES[fmt] + ("" if fmt is ReportFormat.JSON else "; charset=utf-8")
-    return Response(text, media_type=media, headers=headers)
+    return Response(data, media_type=MEDIA_TYPES[fmt], headers=headers)

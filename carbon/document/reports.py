@@ -1,0 +1,68 @@
+"""A closed period's report in any format, from the ledger, the factor registry and the
+site's profile: what both `loopmeter carbon report` and the gateway call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo
+
+from adapters.pdf import PdfSettings, html_to_pdf
+from carbon.document.content import TrendPoint, build_document
+from carbon.document.page import render_html
+from carbon.document.spreadsheet import render_csv
+from carbon.document.trend import trend
+from carbon.ledger import Ledger
+from carbon.periods import Period
+from carbon.registry import Registry
+from carbon.report import build_report, render
+from contract.site_profile import SiteProfile, load_profiles
+
+Format = Literal["json", "csv", "html", "pdf"]
+FORMATS: tuple[str, ...] = get_args(Format)
+
+
+def recompute_command(site: str, label: str) -> str:
+    return f"loopmeter carbon recompute --site {site} --period {label}"
+
+
+def render_document(report: Mapping[str, Any], fmt: Format, *, profile: SiteProfile | None,
+                    points: Sequence[TrendPoint], zone: ZoneInfo,
+                    pdf: PdfSettings | None = None) -> bytes:
+    """`report` (build_report's dict) as the bytes of `fmt`."""
+    if fmt == "json":
+        full = {**report, "reporting_entity": profile.model_dump(mode="json") if profile
+                else None}
+        return render(full, "json").encode("utf-8")
+    doc = build_document(report, profile, points)
+    if fmt == "csv":
+        return render_csv(doc).encode("utf-8")
+    page = render_html(doc, zone, recompute_command(doc.site, doc.period_label))
+    if fmt == "html":
+        return page.encode("utf-8")
+    return html_to_pdf(page, pdf or PdfSettings())
+
+
+class Reports:
+    """Reports of closed periods; LookupError when the period has not been closed."""
+
+    def __init__(self, ledger: Ledger, registry: Registry, zone: ZoneInfo,
+                 profiles: Path, pdf: PdfSettings) -> None:
+        self._ledger, self._registry, self._zone = ledger, registry, zone
+        self._profiles, self._pdf = profiles, pdf
+
+    def content(self, site: str, period: Period) -> dict[str, Any]:
+        record = self._ledger.latest(site, period.label)
+        if record is None:
+            raise LookupError(f"{site} {period.label} is not closed")
+        return build_report(record, self._registry)
+
+    def render(self, site: str, period: Period, fmt: Format,
+               content: Mapping[str, Any] | None = None) -> bytes:
+        report = content if content is not None else self.content(site, period)
+        points = trend(period, self._zone, lambda label: self._ledger.latest(site, label))
+        # Read per report: the operator edits the files, and a bad one must say so here.
+        profile = load_profiles(self._profiles).get(site)
+        return render_document(report, fmt, profile=profile, points=points, zone=self._zone,
+                               pdf=self._pdf)
