@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from adapters import mqtt
 from adapters.mqtt import MqttError, MqttSettings, Session
+from adapters.mqtt.dynsec import device_acls
 from gateway.core.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,11 @@ MessageHandler = Callable[[str, bytes, bool], None]
 
 
 class BrokerAdmin(Protocol):
-    """Device logins on the broker, each allowed to publish only under its topic prefix."""
+    """Device logins on the broker, each pinned to its client id and confined to its topics."""
 
-    def create_device(self, username: str, password: str, topic_prefix: str) -> None:
-        """Create (or re-create) the login and its ACL."""
+    def create_device(self, username: str, password: str, topic_prefix: str, *,
+                      client_id: str) -> None:
+        """Create (or re-create) the login, usable with `client_id` only, and its ACL."""
         ...
 
     def delete_device(self, username: str) -> None:
@@ -184,16 +186,18 @@ class DynsecAdmin:
         self._answered = threading.Condition()
         link.subscribe(DYNSEC_RESPONSE_TOPIC, self._on_response)
 
-    def create_device(self, username: str, password: str, topic_prefix: str) -> None:
+    def create_device(self, username: str, password: str, topic_prefix: str, *,
+                      client_id: str) -> None:
         role = _role_name(username)
-        acl = {"acltype": "publishClientSend", "topic": f"{topic_prefix}/#", "allow": True,
-               "priority": 0}
+        # Pinned: the broker refuses the login with any other client id, so a device can
+        # neither take over another client's session nor kick another client off.
         self._run([
             {"command": "deleteClient", "username": username},
             {"command": "deleteRole", "rolename": role},
-            {"command": "createRole", "rolename": role, "acls": [acl]},
+            {"command": "createRole", "rolename": role, "acls": [
+                {**acl, "priority": 0} for acl in device_acls(topic_prefix)]},
             {"command": "createClient", "username": username, "password": password,
-             "roles": [{"rolename": role, "priority": 0}]},
+             "clientid": client_id, "roles": [{"rolename": role, "priority": 0}]},
         ])
 
     def delete_device(self, username: str) -> None:

@@ -44,7 +44,8 @@ class DeviceService:
                               mqtt_username=credentials.username,
                               ingest_digest=digest(credentials.ingest_token),
                               created_ms=now, credentials_ms=now, metadata=metadata)
-        self._broker.create_device(credentials.username, credentials.password, device.prefix)
+        self._broker.create_device(credentials.username, credentials.password, device.prefix,
+                                   client_id=device.client_id)
         self._registry.add_device(record)
         return record, credentials
 

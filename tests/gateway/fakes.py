@@ -34,8 +34,10 @@ class FakeBroker:
         if self.down:
             raise Unavailable("fake broker is down")
 
-    def create_device(self, username: str, password: str, topic_prefix: str) -> None:
+    def create_device(self, username: str, password: str, topic_prefix: str, *,
+                      client_id: str) -> None:
         self._check()
+        assert client_id == username, "device logins are pinned to their own client id"
         self.logins[username] = (password, topic_prefix)
 
     def delete_device(self, username: str) -> None:

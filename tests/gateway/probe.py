@@ -19,9 +19,12 @@ TIMEOUT_S = 10.0
 class Probe:
     """One MQTT 5 session; every wait is bounded and fails the test when it runs out."""
 
-    def __init__(self, url: str, username: str, password: str) -> None:
+    def __init__(self, url: str, username: str, password: str, client_id: str | None = None,
+                 *, clean_start: bool = True) -> None:
         settings = MqttSettings(url=url, username=username, password=SecretStr(password))
-        self.client: Client = new_client(settings, Session(f"probe-{uuid.uuid4().hex[:8]}"))
+        self._session = Session(client_id or f"probe-{uuid.uuid4().hex[:8]}",
+                                clean_start=clean_start, expiry_s=0 if clean_start else 600)
+        self.client: Client = new_client(settings, self._session)
         self._settings = settings
         self.connack: ReasonCode | None = None
         self.disconnected = threading.Event()
@@ -38,7 +41,7 @@ class Probe:
         self.client.on_subscribe = lambda *_: self._subscribed.set()
 
     def __enter__(self) -> Probe:
-        connect(self.client, self._settings, Session("unused"))
+        connect(self.client, self._settings, self._session)
         self.client.loop_start()
         assert self._connacked.wait(TIMEOUT_S), "no CONNACK"
         return self

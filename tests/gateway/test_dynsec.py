@@ -41,22 +41,27 @@ class ScriptedLink:
         handler(DYNSEC_RESPONSE_TOPIC, json.dumps(answer).encode(), False)
 
 
-def test_create_starts_clean_and_confines_the_role_to_the_prefix() -> None:
+def test_create_starts_clean_pins_the_client_id_and_confines_the_role_to_the_prefix() -> None:
     link = ScriptedLink(errors={"deleteClient": "Client not found",
                                 "deleteRole": "Role not found"})
-    DynsecAdmin(link, 1.0).create_device("dev.a.b.c", "pw", "loopmeter/v1/a/b/c")
+    DynsecAdmin(link, 1.0).create_device("dev.a.b.c", "pw", "loopmeter/v1/a/b/c",
+                                         client_id="dev.a.b.c")
     (batch,) = link.sent
     assert [c["command"] for c in batch] == ["deleteClient", "deleteRole", "createRole",
                                              "createClient"]
-    assert batch[2]["acls"] == [{"acltype": "publishClientSend", "topic": "loopmeter/v1/a/b/c/#",
-                                 "allow": True, "priority": 0}]
+    assert batch[2]["acls"] == [
+        {"acltype": kind, "topic": "loopmeter/v1/a/b/c/#", "allow": True, "priority": 0}
+        for kind in ("publishClientSend", "publishClientReceive", "subscribePattern",
+                     "unsubscribePattern")]
+    assert batch[3]["clientid"] == "dev.a.b.c"
     assert batch[3]["roles"] == [{"rolename": batch[2]["rolename"], "priority": 0}]
     assert len({c["correlationData"] for c in batch}) == 1
 
 
 @pytest.mark.parametrize(("call", "errors"), [
     (lambda admin: admin.set_password("dev.x", "pw"), {"setClientPassword": "Client not found"}),
-    (lambda admin: admin.create_device("dev.x", "pw", "p"), {"createRole": "Role already exists"}),
+    (lambda admin: admin.create_device("dev.x", "pw", "p", client_id="dev.x"),
+     {"createRole": "Role already exists"}),
 ])
 def test_other_errors_are_unavailable(call: Any, errors: dict[str, str]) -> None:
     with pytest.raises(Unavailable, match=next(iter(errors.values()))):

@@ -44,8 +44,10 @@ class Live:
         bundle: dict[str, Any] = response.json()
         return bundle
 
-    def probe(self, bundle: dict[str, Any], password: str | None = None) -> Probe:
-        return Probe(self.mqtt_url, bundle["username"], password or bundle["password"])
+    def probe(self, bundle: dict[str, Any], password: str | None = None,
+              client_id: str | None = None) -> Probe:
+        return Probe(self.mqtt_url, bundle["username"], password or bundle["password"],
+                     client_id or bundle["client_id"])
 
 
 @pytest.fixture
@@ -79,6 +81,14 @@ def test_device_publishes_only_under_its_own_prefix(live: Live, unique_site: str
         assert device.publish("loopmeter/v1/other/l1/d1/data", _data(1)) == NOT_AUTHORIZED
     with live.probe(mine, password="wrong") as impostor:
         assert not impostor.accepted
+
+
+def test_a_device_login_is_pinned_to_its_own_client_id(live: Live, unique_site: str) -> None:
+    mine, theirs = live.register(unique_site, "d1"), live.register(unique_site, "d2")
+    assert mine["client_id"] == mine["username"] == f"dev.{unique_site}.l1.d1"
+    for other in (theirs["client_id"], "loopmeter-ingest-0", "anything"):
+        with live.probe(mine, client_id=other) as hijack:
+            assert not hijack.accepted, other
 
 
 def test_revoked_device_is_kicked_and_cannot_reconnect(live: Live, unique_site: str) -> None:
