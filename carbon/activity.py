@@ -22,16 +22,17 @@ from carbon.counters import (
     CounterEvent,
     Flag,
     IntervalResult,
+    Limits,
     Reading,
     Segment,
     apportion,
-    integrated_power_kwh,
     mean_rate,
+    power_energy_kwh,
     power_mismatch,
     segments,
     substitute,
 )
-from contract.catalogue import CATALOGUE, EquipmentType, MetricKind, Role
+from contract.catalogue import CATALOGUE, EquipmentType, MetricKind, Role, metric_spec
 
 QUANTITY_OF_ROLE: Mapping[Role, str] = {
     Role.ELECTRICITY: "electricity_kwh", Role.NATURAL_GAS: "natural_gas_nm3",
@@ -56,6 +57,23 @@ def counter_metrics() -> dict[EquipmentType, dict[str, str]]:
 def counter_names() -> tuple[str, ...]:
     """Every counter name that feeds a quantity for some equipment type, sorted."""
     return tuple(sorted({name for names in counter_metrics().values() for name in names}))
+
+
+# The gauge that measures each register's rate, in the register's unit per hour: its
+# catalogue maximum is the fastest the register can plausibly advance.
+RATE_GAUGES: Mapping[str, str] = {"energy_kwh": "power_kw", "gas_nm3": "gas_flow_nm3h",
+                                  "input_t": "feed_rate_tph", "mass_t": "rate_tph"}
+_MS_PER_H = Decimal(3_600_000)
+
+
+def limits_of(equipment: EquipmentType, metric: str) -> Limits:
+    """The register's plausible maximum rate from the catalogue range of its rate gauge;
+    none (so no rollover is ever inferred) where the catalogue has no such gauge."""
+    gauge = RATE_GAUGES.get(metric)
+    spec = metric_spec(equipment, gauge) if gauge else None
+    if spec is None:
+        return Limits()
+    return Limits(Decimal(str(spec.maximum)) / _MS_PER_H)
 
 
 def power_metrics() -> tuple[str, ...]:
@@ -98,11 +116,14 @@ class SiteInputs:
 
 @dataclass(frozen=True, slots=True)
 class Params:
-    """The configuration that shapes the counter maths (part of the config hash)."""
+    """The configuration that shapes the counter maths and the quality verdict (part of the
+    config hash, and stored in every record)."""
 
     max_gap_ms: int = 300_000
     power_tolerance: Decimal = Decimal("0.1")
     power_floor_kwh: Decimal = Decimal("1")
+    min_coverage: Decimal = Decimal("0.95")
+    max_substituted_share: Decimal = Decimal("0.05")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -122,16 +143,30 @@ class Measured:
     covered_ms: int = 0
     duration_ms: int = 0
     substituted: Decimal = ZERO
+    methods: Mapping[str, Decimal] = field(default_factory=dict)
+    """Substituted amount by method (gap_bridged, redundant_meter, estimated)."""
+    lacking: tuple[tuple[int, int], ...] = ()
+    """Time not measured directly, as [start, end) spans."""
 
     def __add__(self, other: Measured) -> Measured:
+        methods = {k: self.methods.get(k, ZERO) + other.methods.get(k, ZERO)
+                   for k in sorted(set(self.methods) | set(other.methods))}
         return Measured(self.amount + other.amount, self.covered_ms + other.covered_ms,
                         self.duration_ms + other.duration_ms,
-                        self.substituted + other.substituted)
+                        self.substituted + other.substituted, methods,
+                        (*self.lacking, *other.lacking))
 
     @classmethod
-    def of(cls, result: IntervalResult) -> Measured:
+    def of(cls, result: IntervalResult, filled: Decimal = ZERO,
+           method: Flag | None = None) -> Measured:
+        """`filled` is the part of `result.substituted` obtained by `method`; the rest
+        bridged gaps."""
+        methods = {Flag.GAP_BRIDGED.value: result.substituted - filled} if (
+            result.substituted > filled) else {}
+        if method is not None and filled > 0:
+            methods[method.value] = filled
         return cls(result.amount, result.covered_ms, result.end - result.start,
-                   result.substituted)
+                   result.substituted, methods, result.lacking)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,17 +197,20 @@ def total(activities: Iterable[Activity]) -> Activity:
 def device_activities(inputs: SiteInputs, bounds: tuple[int, int],
                       params: Params) -> dict[Device, Activity]:
     """Activity of every primary device over `bounds`, substitutions applied."""
-    segs = {id(r): segments(r.readings, r.events, params.max_gap_ms) for r in inputs.registers}
+    segs = {id(r): segments(r.readings, r.events, params.max_gap_ms,
+                            limits_of(r.device.type, r.metric)) for r in inputs.registers}
     primary, redundant = _split(inputs.registers)
     per_device: dict[Device, list[Activity]] = defaultdict(list)
     for register in primary:
-        result = apportion(segs[id(register)], bounds)
-        if result.uncovered:
+        measured = apportion(segs[id(register)], bounds)
+        result, method = measured, None
+        if measured.uncovered:
             peers = [r for r in primary if _same_place(r, register) and r is not register]
             meters = [r for r in redundant if _same_place(r, register)]
-            result = _fill(result, segs[id(register)], [segs[id(m)] for m in meters],
-                           [segs[id(p)] for p in peers])
-        per_device[register.device].append(_activity(register, result))
+            result, method = _fill(measured, segs[id(register)], [segs[id(m)] for m in meters],
+                                   [segs[id(p)] for p in peers])
+        filled = result.substituted - measured.substituted
+        per_device[register.device].append(_activity(register, result, filled, method))
     checked = {d: _power_check(d, acts, inputs.power.get(d, ()), bounds, params)
                for d, acts in per_device.items()}
     return dict(sorted(checked.items()))
@@ -189,13 +227,14 @@ def _same_place(a: Register, b: Register) -> bool:
 
 
 def _fill(result: IntervalResult, own: Sequence[Segment], meters: Sequence[Sequence[Segment]],
-          peers: Sequence[Sequence[Segment]]) -> IntervalResult:
+          peers: Sequence[Sequence[Segment]]) -> tuple[IntervalResult, Flag]:
     """Uncovered time from a redundant meter less its other consumers, else an estimate."""
     for meter in meters:
         amount = _meter_share(result.uncovered, meter, peers)
         if amount is not None:
-            return substitute(result, amount, Flag.REDUNDANT_METER)
-    return substitute(result, mean_rate(own) * result.uncovered_ms, Flag.ESTIMATED)
+            return substitute(result, amount, Flag.REDUNDANT_METER), Flag.REDUNDANT_METER
+    return (substitute(result, mean_rate(own) * result.uncovered_ms, Flag.ESTIMATED),
+            Flag.ESTIMATED)
 
 
 def _meter_share(windows: Sequence[tuple[int, int]], meter: Sequence[Segment],
@@ -209,10 +248,11 @@ def _meter_share(windows: Sequence[tuple[int, int]], meter: Sequence[Segment],
     return amount
 
 
-def _activity(register: Register, result: IntervalResult) -> Activity:
+def _activity(register: Register, result: IntervalResult, filled: Decimal,
+              method: Flag | None) -> Activity:
     events = tuple(LoggedEvent(e.ts, register.device.device, register.metric, e.flag.value,
                                e.detail) for e in result.events)
-    return Activity({register.quantity: Measured.of(result)},
+    return Activity({register.quantity: Measured.of(result, filled, method)},
                     frozenset(f.value for f in result.flags), events)
 
 
@@ -222,9 +262,9 @@ def _power_check(device: Device, activities: Sequence[Activity], power: Sequence
     electricity = activity.quantities.get("electricity_kwh")
     if not power or electricity is None or electricity.covered_ms < electricity.duration_ms:
         return activity
-    integrated = integrated_power_kwh(power, bounds)
-    if not power_mismatch(electricity.amount, integrated, params.power_tolerance,
-                          params.power_floor_kwh):
+    integrated = power_energy_kwh(power, bounds)
+    if integrated is None or not power_mismatch(
+            electricity.amount, integrated, params.power_tolerance, params.power_floor_kwh):
         return activity
     alarm = LoggedEvent(bounds[0], device.device, "power_kw", Flag.POWER_MISMATCH.value,
                         f"register {electricity.amount} kWh, integrated power {integrated} kWh")

@@ -17,9 +17,10 @@ from carbon.activity import (
     device_activities,
 )
 from carbon.canonical import canonical, digest, plain
-from carbon.figures import Basis, Convention, FactorSet, Row, figure_rows
+from carbon.figures import Basis, Convention, FactorSet, Row, figure_rows, missing_factors
 from carbon.periods import Period
-from carbon.registry import Registry
+from carbon.quality import assess
+from carbon.registry import Factor, Registry
 
 # Every division in the engine runs in this context, so results never depend on a caller's.
 DECIMAL_CONTEXT = Context(prec=28)
@@ -79,19 +80,45 @@ def compute(period: Period, chunks: Sequence[SiteInputs], registry: Registry,
         day = datetime.fromtimestamp(period.start_ms / 1000, tz).date()
         factors = FactorSet.resolve(registry, day, accounting.region, accounting.convention)
         rows = tuple(figure_rows(devices, factors, accounting.basis))
+        # Avoided emissions are reported apart from the inventory: a missing benchmark
+        # factor stays a row flag and does not judge the inventory.
+        missing = sorted({flag for d, a in devices.items()
+                          for flag in missing_factors(a, d.domain, factors)
+                          if not flag.startswith("no_factor:avoided")})
+        stale = ([f"stale_factor:{factors.grid.stale_year}"]
+                 if factors.grid and factors.grid.stale_year else [])
+        quality = assess(period, devices, missing, stale, accounting.params, tz)
     digests = [digest(inputs_payload(c)) for c in chunks]
     content = {
         "inputs_digest": digests[0] if len(digests) == 1 else digest(digests),
         "factor_ids": [f.id for f in factors.used()],
+        "factor_values": [factor_value(f) for f in factors.used()],
+        "method": method_payload(accounting),
+        "quality": quality,
         "registry_version": registry.version,
         "code_version": accounting.code_version,
         "config_hash": accounting.config_hash,
         "electricity_convention": accounting.convention,
-        "grid": ({"factor_id": factors.grid.factor.id, "tried": list(factors.grid.tried)}
+        "grid": ({"factor_id": factors.grid.factor.id, "tried": list(factors.grid.tried),
+                  "stale_data_year": factors.grid.stale_year}
                  if factors.grid else None),
         "results": {"rows": [row_payload(r) for r in rows]},
     }
     return Computation(period, rows, factors, plain(content))
+
+
+def factor_value(factor: Factor) -> dict[str, Any]:
+    """What a record keeps of each factor it used: reports never read the live registry."""
+    return {"id": factor.id, "value": factor.value, "unit": factor.unit,
+            "data_year": factor.data_year, "document": factor.document,
+            "status": factor.status.value, "publisher": factor.publisher,
+            "use_class": factor.use_class, "url": factor.url}
+
+
+def method_payload(accounting: Accounting) -> dict[str, Any]:
+    """The method parameters a record was computed with (compared on recalculation)."""
+    return {"params": accounting.params, "region": accounting.region,
+            "electricity_convention": accounting.convention, "basis": accounting.basis}
 
 
 def row_payload(row: Row) -> dict[str, Any]:

@@ -1,20 +1,34 @@
 """Interval amounts from cumulative registers: deltas, rollover, resets, replacements and gaps.
 
-Pure. A register's readings become *segments* (consecutive readings and the corrected amount
-between them); an interval takes the part of each segment that falls inside it, spread
-linearly in time. The rules, in the order the domain reference gives them:
+Pure. A register's readings become *segments* (consecutive accepted readings and the
+corrected amount between them); an interval takes the part of each segment that falls inside
+it, spread linearly in time. The rules, in the order the domain reference gives them
+(energy-carbon.md, rules 2, 3 and 10):
 
 1. A difference across a gap keeps the total exact; only its spread in time is estimated.
    A gap is a segment longer than `max_gap_ms`; the part of it that falls in an interval it
    does not lie wholly inside is reported as substituted.
-2. Time with no segment at all (no reading yet after it, or none before it) is *uncovered*;
-   the caller fills it from a redundant meter (`substitute`), otherwise
+2. Time with no segment at all (no reading yet after it, or none before it), or covered by a
+   segment whose amount is unknown, is *uncovered*; the caller fills it from a redundant
+   meter (`substitute`), otherwise
 3. with an estimate: the register's mean rate over the data read around it (`mean_rate`).
 
-A counter that goes down is explained by an event (declared reset, meter replacement,
-rollover) or, without one, inferred: a rollover if the register was near a power of ten,
-a reset if it restarted low, otherwise an anomaly that contributes nothing. Every case is a
-logged `MeterEvent` and a flag on the interval.
+Counters are physical. A register that goes down is explained by a declared event (reset,
+meter replacement, rollover) or, without one:
+
+- a *rollover* only when the drop fits the register's span (it showed the top digits of a
+  power of ten and restarted low) and the energy this implies fits the device's plausible
+  maximum rate over the interval (`Limits.max_rate_per_ms`, from the catalogue);
+- a *restart* (undeclared reset or replacement) when it fell below half its value and the
+  next reading confirms the new level; the new meter's start reading is never consumption:
+  the amount across the restart is unknown (uncovered, so substituted and flagged);
+- otherwise a *reading error* (clock jitter or adjustment, reordering, a duplicate source):
+  the reading is skipped, adds nothing and is flagged; the register's reference stays at
+  the last accepted reading, so a total over interleaved or time-shifted readings stays
+  exact. An increase faster than the plausible maximum rate is a reading error as well,
+  unless the next reading confirms the new level (then its amount is unknown).
+
+Every case is a logged `MeterEvent` and a flag on the interval.
 """
 
 from __future__ import annotations
@@ -28,12 +42,17 @@ from enum import StrEnum
 ZERO = Decimal(0)
 _NEAR_TOP = Decimal("0.9")
 _RESTART_BELOW = Decimal("0.5")
+# Readings may carry device clocks that are off by minutes (domain: clock shifts of up to
+# 10 min); a rate check over a shorter interval would reject real rollovers.
+_MIN_RATE_WINDOW_MS = 600_000
+_RATE_SLACK = Decimal("1.5")
 
 
 class EventKind(StrEnum):
     RESET = "counter_reset"
     REPLACED = "meter_replaced"
     ROLLOVER = "counter_rollover"
+    CLOCK_ADJUSTED = "clock_adjusted"
 
 
 class Flag(StrEnum):
@@ -44,11 +63,19 @@ class Flag(StrEnum):
     REPLACED = "meter_replaced"
     FINAL_UNKNOWN = "final_value_unknown"
     BACKWARDS = "counter_backwards"
+    JUMP = "counter_jump"
+    CLOCK_ADJUSTED = "clock_adjusted"
     GAP_BRIDGED = "gap_bridged"
     UNCOVERED = "uncovered"
     REDUNDANT_METER = "redundant_meter"
     ESTIMATED = "estimated"
     POWER_MISMATCH = "power_mismatch"
+
+
+ANOMALIES = frozenset({Flag.ROLLOVER_INFERRED, Flag.RESET_UNDECLARED, Flag.BACKWARDS,
+                       Flag.JUMP, Flag.CLOCK_ADJUSTED, Flag.FINAL_UNKNOWN,
+                       Flag.POWER_MISMATCH})
+"""Flags that are counter or plausibility anomalies (counted in a record's quality)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +94,27 @@ class CounterEvent:
     new_initial: Decimal | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What is physically possible for one register: its plausible maximum rate."""
+
+    max_rate_per_ms: Decimal | None = None
+
+    def allows(self, amount: Decimal, start: int, end: int) -> bool:
+        """Whether `amount` fits in [start, end) at the maximum rate (unknown rate: no)."""
+        if self.max_rate_per_ms is None:
+            return False
+        window = max(end - start, _MIN_RATE_WINDOW_MS)
+        return amount <= self.max_rate_per_ms * window * _RATE_SLACK
+
+    def plausible_increase(self, amount: Decimal, start: int, end: int) -> bool:
+        """An increase is implausible only when a known maximum rate rules it out."""
+        return self.max_rate_per_ms is None or self.allows(amount, start, end)
+
+
+NO_LIMITS = Limits()
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class MeterEvent:
     """What the engine saw or inferred between two readings, for the data-quality log."""
@@ -83,6 +131,7 @@ class Segment:
     amount: Decimal
     gap: bool
     events: tuple[MeterEvent, ...] = ()
+    known: bool = True
 
     def share(self, start: int, end: int) -> Decimal:
         """The part of the amount inside [start, end), spread linearly in time."""
@@ -107,6 +156,8 @@ class IntervalResult:
     uncovered: tuple[tuple[int, int], ...]
     flags: frozenset[Flag] = field(default_factory=frozenset)
     events: tuple[MeterEvent, ...] = ()
+    lacking: tuple[tuple[int, int], ...] = ()
+    """Time not measured directly: uncovered, or inside a gap whose spread is estimated."""
 
     @property
     def coverage(self) -> Decimal:
@@ -118,30 +169,59 @@ class IntervalResult:
 
 
 def segments(readings: Sequence[Reading], events: Sequence[CounterEvent],
-             max_gap_ms: int) -> list[Segment]:
-    """Corrected amounts between consecutive readings (sorted by time)."""
-    ordered = sorted(events, key=lambda e: e.ts)
-    result = []
-    for before, after in itertools.pairwise(readings):
-        between = [e for e in ordered if before.ts < e.ts <= after.ts]
-        amount, logged = _step(before, after, between)
-        result.append(Segment(before.ts, after.ts, amount,
-                              after.ts - before.ts > max_gap_ms, tuple(logged)))
+             max_gap_ms: int, limits: Limits = NO_LIMITS) -> list[Segment]:
+    """Corrected amounts between consecutive accepted readings (sorted by time)."""
+    ordered = sorted((e for e in events if e.kind is not EventKind.CLOCK_ADJUSTED),
+                     key=lambda e: e.ts)
+    adjusted = [e.ts for e in events if e.kind is EventKind.CLOCK_ADJUSTED]
+    result: list[Segment] = []
+    skipped: list[MeterEvent] = []
+    if not readings:
+        return result
+    ref = readings[0]
+    for index in range(1, len(readings)):
+        after = readings[index]
+        between = [e for e in ordered if ref.ts < e.ts <= after.ts]
+        verdict = _judge(ref, after, between, readings[index + 1:index + 2], limits, adjusted)
+        if verdict is None:
+            continue
+        amount, logged, known = verdict
+        if amount is None:
+            skipped.extend(logged)
+            continue
+        result.append(Segment(ref.ts, after.ts, amount, after.ts - ref.ts > max_gap_ms,
+                              (*skipped, *logged), known))
+        skipped, ref = [], after
+    if skipped and result:
+        last = result[-1]
+        result[-1] = replace(last, events=(*last.events, *skipped))
+    elif skipped:
+        result.append(Segment(ref.ts, ref.ts, ZERO, False, tuple(skipped)))
     return result
 
 
-def _step(before: Reading, after: Reading,
-          events: Sequence[CounterEvent]) -> tuple[Decimal, list[MeterEvent]]:
+_Verdict = tuple[Decimal | None, list[MeterEvent], bool]
+
+
+def _judge(ref: Reading, after: Reading, events: Sequence[CounterEvent],
+           following: Sequence[Reading], limits: Limits,
+           adjusted: Sequence[int]) -> _Verdict | None:
+    """The amount from `ref` to `after`, or None as amount when `after` is a reading error."""
     if events:
-        return _declared(before, after, events)
-    if after.value >= before.value:
-        return after.value - before.value, []
-    return _undeclared(before, after)
+        amount, logged, known = _declared(ref, after, events)
+        return amount, logged, known
+    if after.value >= ref.value:
+        rise = after.value - ref.value
+        if limits.plausible_increase(rise, ref.ts, after.ts):
+            return rise, [], True
+        return _suspicious(ref, after, following, limits, Flag.JUMP)
+    return _undeclared(ref, after, following, limits, adjusted)
 
 
 def _declared(before: Reading, after: Reading,
-              events: Sequence[CounterEvent]) -> tuple[Decimal, list[MeterEvent]]:
+              events: Sequence[CounterEvent]) -> tuple[Decimal, list[MeterEvent], bool]:
     total, logged, value = ZERO, [], before.value
+    known = True
     for event in events:
         if event.kind is EventKind.ROLLOVER:
             top = event.old_final if event.old_final is not None else _power_of_ten_above(value)
@@ -153,27 +233,56 @@ def _declared(before: Reading, after: Reading,
         final = event.old_final if event.old_final is not None else value
         total += max(final - value, ZERO)
         logged.append(MeterEvent(event.ts, flag, f"final {final}, restart "
-                                 f"{event.new_initial if event.new_initial is not None else 0}"))
+                                 f"{event.new_initial if event.new_initial is not None else '?'}"))
         if event.old_final is None:
             logged.append(MeterEvent(event.ts, Flag.FINAL_UNKNOWN, "counted after last reading"))
-        value = event.new_initial if event.new_initial is not None else ZERO
+        if event.new_initial is not None:
+            value = event.new_initial
+        elif event.kind is EventKind.RESET:
+            value = ZERO  # a reset register restarts at zero
+        else:
+            # A new meter's start reading is never consumption: what it counted between the
+            # swap and its first reading is unknown.
+            known, value = False, after.value
     if after.value < value:
         return total, [*logged, MeterEvent(before.ts, Flag.BACKWARDS,
-                                           f"{value} -> {after.value} at {after.ts}")]
-    return total + after.value - value, logged
+                                           f"{value} -> {after.value} at {after.ts}")], known
+    return total + after.value - value, logged, known
 
 
-def _undeclared(before: Reading, after: Reading) -> tuple[Decimal, list[MeterEvent]]:
-    """An unexplained drop, logged at the reading before it (the segment's start)."""
-    value, top = before.value, _power_of_ten_above(before.value)
-    seen = f"{value} -> {after.value} at {after.ts}"
-    if value >= top * _NEAR_TOP:
-        return top - value + after.value, [MeterEvent(before.ts, Flag.ROLLOVER_INFERRED,
-                                                      f"{seen}, register size {top}")]
-    if after.value < value * _RESTART_BELOW:
-        return after.value, [MeterEvent(before.ts, Flag.RESET_UNDECLARED,
-                                        f"{seen}; loss before the reset unknown")]
-    return ZERO, [MeterEvent(before.ts, Flag.BACKWARDS, seen)]
+def _undeclared(ref: Reading, after: Reading, following: Sequence[Reading], limits: Limits,
+                adjusted: Sequence[int]) -> _Verdict:
+    """An unexplained drop: rollover if physically possible, restart if confirmed, else error."""
+    seen = f"{ref.value} -> {after.value} at {after.ts}"
+    top = _power_of_ten_above(ref.value)
+    implied = top - ref.value + after.value
+    if (ref.value >= top * _NEAR_TOP and after.value < top * (1 - _NEAR_TOP)
+            and limits.allows(implied, ref.ts, after.ts)):
+        return implied, [MeterEvent(ref.ts, Flag.ROLLOVER_INFERRED,
+                                    f"{seen}, register size {top}")], True
+    if after.value < ref.value * _RESTART_BELOW:
+        return _suspicious(ref, after, following, limits, Flag.RESET_UNDECLARED)
+    flag = Flag.CLOCK_ADJUSTED if _near(adjusted, after.ts) else Flag.BACKWARDS
+    return None, [MeterEvent(after.ts, flag, f"{seen}: reading skipped")], True
+
+
+def _suspicious(ref: Reading, after: Reading, following: Sequence[Reading], limits: Limits,
+                flag: Flag) -> _Verdict:
+    """A new level (restart or jump) stands only when the next reading confirms it; the amount
+    across it is unknown either way. Unconfirmed, the reading is an error and is skipped."""
+    seen = f"{ref.value} -> {after.value} at {after.ts}"
+    confirmed = bool(following) and following[0].value >= after.value and (
+        limits.plausible_increase(following[0].value - after.value, after.ts, following[0].ts))
+    if flag is Flag.RESET_UNDECLARED:
+        confirmed = confirmed and following[0].value < ref.value
+    if not confirmed:
+        return None, [MeterEvent(after.ts, Flag.BACKWARDS if flag is Flag.RESET_UNDECLARED
+                                 else Flag.JUMP, f"{seen}: reading skipped")], True
+    return ZERO, [MeterEvent(ref.ts, flag, f"{seen}: amount across it unknown")], False
+
+
+def _near(moments: Sequence[int], ts: int) -> bool:
+    return any(abs(ts - m) <= _MIN_RATE_WINDOW_MS for m in moments)
 
 
 def _power_of_ten_above(value: Decimal) -> Decimal:
@@ -185,9 +294,10 @@ def _power_of_ten_above(value: Decimal) -> Decimal:
 
 
 def interval_deltas(readings: Sequence[Reading], events: Sequence[CounterEvent],
-                    bounds: tuple[int, int], max_gap_ms: int) -> IntervalResult:
+                    bounds: tuple[int, int], max_gap_ms: int,
+                    limits: Limits = NO_LIMITS) -> IntervalResult:
     """The register's amount over `bounds` = [start, end) with coverage and flags."""
-    return apportion(segments(readings, events, max_gap_ms), bounds)
+    return apportion(segments(readings, events, max_gap_ms, limits), bounds)
 
 
 def apportion(segs: Sequence[Segment], bounds: tuple[int, int]) -> IntervalResult:
@@ -195,22 +305,28 @@ def apportion(segs: Sequence[Segment], bounds: tuple[int, int]) -> IntervalResul
     start, end = bounds
     amount = substituted = ZERO
     covered, flags, logged = 0, set[Flag](), []
+    gaps = []
     for seg in segs:
-        part = seg.share(start, end)
-        if seg.gap and not seg.inside(start, end):
-            substituted += part
-            if _overlap(seg, start, end) > 0:
-                flags.add(Flag.GAP_BRIDGED)
-        else:
-            covered += _overlap(seg, start, end)
-        amount += part
+        overlap = _overlap(seg, start, end)
+        if seg.gap and overlap > 0:  # the total is known, its spread within the gap is not
+            gaps.append((max(seg.start, start), min(seg.end, end)))
+        if seg.known:
+            part = seg.share(start, end)
+            if seg.gap and not seg.inside(start, end):
+                substituted += part
+                if overlap > 0:
+                    flags.add(Flag.GAP_BRIDGED)
+            else:
+                covered += overlap
+            amount += part
         inside_events = [e for e in seg.events if start <= e.ts < end]
         logged.extend(inside_events)
         flags.update(e.flag for e in inside_events)
     holes = _uncovered(segs, start, end)
     flags.update([Flag.UNCOVERED] if holes else [])
     return IntervalResult(start, end, amount, covered, substituted, holes,
-                          frozenset(flags), tuple(sorted(logged)))
+                          frozenset(flags), tuple(sorted(logged)),
+                          tuple(sorted([*holes, *gaps])))
 
 
 def _overlap(seg: Segment, start: int, end: int) -> int:
@@ -218,10 +334,12 @@ def _overlap(seg: Segment, start: int, end: int) -> int:
 
 
 def _uncovered(segs: Sequence[Segment], start: int, end: int) -> tuple[tuple[int, int], ...]:
-    if not segs:
+    spans = [s for s in segs if s.end > s.start]
+    if not spans:
         return ((start, end),)
-    first, last = segs[0].start, segs[-1].end
+    first, last = spans[0].start, spans[-1].end
     holes = [(start, min(first, end))] if first > start else []
+    holes += [(max(s.start, start), min(s.end, end)) for s in spans if not s.known]
     holes += [(max(last, start), end)] if last < end else []
     return tuple((a, b) for a, b in holes if b > a)
 
@@ -239,7 +357,7 @@ def mean_rate(segs: Iterable[Segment]) -> Decimal:
     The mean, not the peak: registers that count in lumps (a battery pack weighed at once)
     show short segments at many times the real rate, and the peak would invent tonnes.
     """
-    known = [s for s in segs if not s.gap and s.end > s.start]
+    known = [s for s in segs if s.known and not s.gap and s.end > s.start]
     duration = sum(s.end - s.start for s in known)
     return sum((s.amount for s in known), ZERO) / duration if duration else ZERO
 
@@ -255,6 +373,21 @@ def integrated_power_kwh(readings: Sequence[Reading], bounds: tuple[int, int]) -
             at_hi = _lerp(a, b, hi)
             total += (at_lo + at_hi) / 2 * (hi - lo) / 3_600_000
     return total
+
+
+def power_energy_kwh(readings: Sequence[Reading], bounds: tuple[int, int]) -> Decimal | None:
+    """Energy over `bounds` at the mean power of the samples inside it, or None when they
+    span less than half of it.
+
+    The samples never reach both edges (a quarter sampled every 2 min spans 14 min at best):
+    integrating them alone would read 7 % low and raise false alarms at a constant load.
+    """
+    start, end = bounds
+    inside = [p for p in readings if start <= p.ts < end]
+    if len(inside) < 2 or (inside[-1].ts - inside[0].ts) * 2 < end - start:
+        return None
+    span = (inside[0].ts, inside[-1].ts)
+    return integrated_power_kwh(inside, span) * (end - start) / (span[1] - span[0])
 
 
 def _lerp(a: Reading, b: Reading, ts: int) -> Decimal:

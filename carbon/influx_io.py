@@ -30,6 +30,7 @@ MEASUREMENT = "energy_carbon"
 _NS = 1_000_000
 _GROUP = "GROUP BY line, device, device_type"
 _EVENT_KINDS = {k.value: k for k in EventKind}
+_ALL = "*"  # events that concern every register of a device
 
 
 class Query(Protocol):
@@ -109,7 +110,9 @@ def _assemble(site: str, start: int, end: int, series: Iterable[Series],
     declared = _counter_events(events)
     registers = tuple(
         Register(d, m, roles[d.type][m], tuple(v for _, v in sorted(r.items())),
-                 declared.get((d.line, d.device, m), ()))
+                 tuple(sorted((*declared.get((d.line, d.device, m), ()),
+                               *declared.get((d.line, d.device, _ALL), ())),
+                              key=lambda e: e.ts)))
         for (d, m), r in sorted(readings.items()) if m in roles[d.type])
     gauges = {d: tuple(v for _, v in sorted(r.items()))
               for (d, m), r in sorted(readings.items()) if m in power}
@@ -129,6 +132,10 @@ def _counter_events(series: Iterable[Series]) -> dict[tuple[str, str, str],
     for s in series:
         for record in s.records():
             kind = _EVENT_KINDS.get(str(record.get("event")))
+            if kind is EventKind.CLOCK_ADJUSTED:  # the device's clock: every register
+                found[record["line"], record["device"], _ALL].append(
+                    CounterEvent(int(record["time"]), kind))
+                continue
             if kind is None or not record.get("metric"):
                 continue
             # A rollover states the register size as `rollover_at` (older agents: old_final).

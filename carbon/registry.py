@@ -100,10 +100,17 @@ class GridChoice:
 
     factor: Factor
     tried: tuple[str, ...]
+    period_year: int | None = None
 
     @property
     def fell_back(self) -> bool:
         return len(self.tried) > 1
+
+    @property
+    def stale_year(self) -> int | None:
+        """The data year used when it is not the period's own (domain: `stale_factor:Y`)."""
+        year = self.factor.data_year
+        return year if self.period_year is not None and year != self.period_year else None
 
 
 class Registry:
@@ -132,14 +139,30 @@ class Registry:
         return _best(rows)
 
     def grid(self, region: str, day: date) -> GridChoice | None:
-        """Location-based grid factor: `region`, then the fallbacks after it in order."""
+        """Location-based grid factor: `region`, then the fallbacks after it in order.
+
+        Domain rule: the factor of the period's own data year applies (it is announced one
+        to two years later, so the announcement date does not restrict which periods it
+        serves); until it is in the registry, the most recent earlier year of the same
+        region, flagged stale; only a region with no year at all falls back to the next.
+        """
         order = LOCATION_FALLBACK[LOCATION_FALLBACK.index(region):] if (
             region in LOCATION_FALLBACK) else (region, *LOCATION_FALLBACK)
         for position, name in enumerate(order):
-            factor = self.emission(FactorKind.GRID_CO2, name, day)
+            factor = self._grid_of(name, day)
             if factor is not None:
-                return GridChoice(factor, tuple(order[:position + 1]))
+                return GridChoice(factor, tuple(order[:position + 1]), day.year)
         return None
+
+    def _grid_of(self, region: str, day: date) -> Factor | None:
+        rows = [f for f in self.factors if f.kind is FactorKind.GRID_CO2 and f.subject == region
+                and f.use_class == "inventory-location" and f.data_year is not None
+                and (f.valid_to is None or day < f.valid_to)]
+        earlier = [f for f in rows if f.data_year is not None and f.data_year <= day.year]
+        if earlier:
+            return _best(earlier)
+        later = sorted(rows, key=lambda f: (f.data_year or 0, _STATUS_RANK[f.status], f.id))
+        return later[0] if later else None
 
 
 _STATUS_RANK = {Status.VERIFIED: 0, Status.SECONDARY: 1, Status.UNVERIFIED: 2}

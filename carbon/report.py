@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from carbon.canonical import decimal_text
 from carbon.formulas import enpi_index, fit_baseline
-from carbon.ledger import StoredRecord
+from carbon.ledger import StoredRecord, digest_text
 from carbon.registry import Registry, Status
 
 Format = Literal["json", "csv", "html"]
@@ -34,11 +34,23 @@ UNITS = {"electricity_kwh": "kWh", "natural_gas_nm3": "Nm3", "diesel_kg": "kg", 
          "input_t": "t", "output_t": "t", "units": "units"}
 
 
-def build_report(record: StoredRecord, registry: Registry) -> dict[str, Any]:
+def build_report(record: StoredRecord, registry: Registry | None = None,
+                 verification: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The report of one ledger record.
+
+    Factor values come from the record itself (`factor_values`); the live `registry` is read
+    only for records closed before records kept them. `verification` is what the ledger
+    says of this record (`carbon.ledger.record_verification`); without it, only the
+    record's own hash is checked and the signature is reported `unsigned`.
+    """
     body = record.data()
     rows = body["results"]["rows"]
     site = next(r for r in rows if r["level"] == "site")
     return {
+        "verification": dict(verification) if verification is not None
+        else _self_check(record),
+        "quality": body.get("quality") or _legacy_quality(site),
+        "factor_values": body.get("factor_values") or _legacy_values(body, registry),
         "standard": "GB/T 32150-2015; GHG Protocol Scope 2 Guidance (location-based)",
         "site": body["site"], "period": body["period"], "boundary": BOUNDARY,
         "sources": SOURCES,
@@ -46,7 +58,8 @@ def build_report(record: StoredRecord, registry: Registry) -> dict[str, Any]:
         "energy": {"energy_kgce": site["values"]["energy_kgce"],
                    "electricity_convention": body["electricity_convention"],
                    "sec_kwh_per_t": site["values"]["sec_kwh_per_t"]},
-        "factors": [_factor(registry, i) for i in body["factor_ids"]],
+        "factors": [_factor(v) for v in body.get("factor_values")
+                    or _legacy_values(body, registry)],
         "grid_factor": body["grid"],
         "emissions_kg": _emissions(site["values"]),
         "intensity_kg_per_t": site["values"]["intensity_kg_per_t"],
@@ -88,13 +101,47 @@ def enpi_section(site_values: Mapping[str, Any], days: Decimal,
             "index": decimal_text(index) if index is not None else None}
 
 
-def _factor(registry: Registry, factor_id: str) -> dict[str, Any]:
-    f = registry[factor_id]
-    return {"id": f.id, "value": str(f.value), "unit": f.unit, "status": f.status.value,
-            "citation": f.citation(), "url": f.url or "not recorded",
-            "use_class": f.use_class, "data_year": f.data_year,
-            "warning": "" if f.status is Status.VERIFIED else
-            f"status {f.status.value}: not confirmed in a primary source"}
+def _factor(value: Mapping[str, Any]) -> dict[str, Any]:
+    status = value.get("status", "")
+    year = f", data year {value['data_year']}" if value.get("data_year") else ""
+    return {"id": value["id"], "value": value.get("value"), "unit": value.get("unit"),
+            "status": status, "citation": f"{value.get('publisher', '')}, "
+            f"{value.get('document', '')}{year} [{status}]",
+            "url": value.get("url") or "not recorded", "use_class": value.get("use_class"),
+            "data_year": value.get("data_year"),
+            "warning": "" if status == Status.VERIFIED.value else
+            f"status {status}: not confirmed in a primary source"}
+
+
+def _legacy_values(body: Mapping[str, Any], registry: Registry | None) -> list[dict[str, Any]]:
+    """Factor values of a record that kept only ids, from the registry where it still has
+    them; a factor it no longer has is reported as such, never guessed."""
+    values = []
+    for factor_id in body.get("factor_ids", []):
+        try:
+            f = registry[factor_id] if registry is not None else None
+        except KeyError:
+            f = None
+        if f is None:
+            values.append({"id": factor_id, "value": None, "unit": None, "data_year": None,
+                           "document": "not in the registry", "status": "missing"})
+            continue
+        values.append({"id": f.id, "value": decimal_text(f.value), "unit": f.unit,
+                       "data_year": f.data_year, "document": f.document,
+                       "status": f.status.value, "publisher": f.publisher,
+                       "use_class": f.use_class, "url": f.url})
+    return values
+
+
+def _legacy_quality(site: Mapping[str, Any]) -> dict[str, Any]:
+    return {"verdict": "not_fit", "reasons": ["closed before records kept a quality verdict"],
+            "coverage": site["values"].get("coverage", "0"), "substitutions": [],
+            "missing_hours": [], "anomalies": []}
+
+
+def _self_check(record: StoredRecord) -> dict[str, Any]:
+    return {"chain": "ok" if digest_text(record.body) == record.hash else "broken",
+            "signature": "unsigned", "seq": record.seq, "head_hash": record.hash}
 
 
 def _emissions(values: Mapping[str, Any]) -> dict[str, Any]:

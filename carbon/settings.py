@@ -39,6 +39,10 @@ class CarbonSettings(BaseSettings):
                                      "energy and integrated power differ by more than this share.")
     power_floor_kwh: Decimal = Field(Decimal("1"), ge=0, description="No power alarm below this "
                                      "energy in an interval.")
+    min_coverage: Decimal = Field(Decimal("0.95"), ge=0, le=1, description="A period measured "
+                                  "for less than this share of its time is not fit to report.")
+    max_substituted_share: Decimal = Field(Decimal("0.05"), ge=0, le=1, description="A period "
+                                           "with more of its amounts substituted is not fit.")
     grid_region: str = Field("henan", description="First region of the location-based grid "
                              "factor fallback (henan, central_china, national).")
     electricity_convention: Literal["equivalent", "equal_value"] = Field(
@@ -61,12 +65,15 @@ class CarbonSettings(BaseSettings):
         return ZoneInfo(self.timezone)
 
     def params(self) -> Params:
-        return Params(self.max_gap_s * 1000, self.power_tolerance, self.power_floor_kwh)
+        return Params(self.max_gap_s * 1000, self.power_tolerance, self.power_floor_kwh,
+                      self.min_coverage, self.max_substituted_share)
 
     def config_hash(self) -> str:
         """Digest of every option that changes a result (not where data lives)."""
         return digest({"timezone": self.timezone, "horizon_s": self.horizon_s,
                        "max_gap_s": self.max_gap_s, "power_tolerance": self.power_tolerance,
                        "power_floor_kwh": self.power_floor_kwh, "grid_region": self.grid_region,
+                       "min_coverage": self.min_coverage,
+                       "max_substituted_share": self.max_substituted_share,
                        "electricity_convention": self.electricity_convention,
                        "intensity_basis": self.intensity_basis})

@@ -12,11 +12,13 @@ from carbon.counters import (
     CounterEvent,
     EventKind,
     Flag,
+    Limits,
     Reading,
     apportion,
     integrated_power_kwh,
     interval_deltas,
     mean_rate,
+    power_energy_kwh,
     power_mismatch,
     segments,
     substitute,
@@ -51,12 +53,37 @@ def test_declared_rollover_uses_the_stated_register_size() -> None:
     assert [e.flag for e in result.events] == [Flag.ROLLOVER]
 
 
+# 2,000 kW, the catalogue maximum of a crusher's power gauge, in kWh per ms.
+CRUSHER = Limits(Decimal(2000) / 3_600_000)
+
+
 def test_undeclared_rollover_near_a_power_of_ten_is_inferred() -> None:
-    # 99,995 -> 3 without an event: the register showed 99,995 >= 0.9 x 100,000, so it
-    # rolled: (100,000 - 99,995) + 3 = 8.
-    result = interval_deltas([r(0, "99995"), r(1, "3")], [], (0, MIN), GAP)
+    # 99,995 -> 3 without an event: the register showed 99,995 >= 0.9 x 100,000, and 8 kWh
+    # in a minute fits 2,000 kW, so it rolled: (100,000 - 99,995) + 3 = 8.
+    result = interval_deltas([r(0, "99995"), r(1, "3")], [], (0, 2 * MIN), GAP, CRUSHER)
     assert result.amount == Decimal(8)
-    assert result.flags == {Flag.ROLLOVER_INFERRED}
+    assert Flag.ROLLOVER_INFERRED in result.flags
+
+
+def test_no_rollover_without_a_known_maximum_rate() -> None:
+    # The same drop on a register whose rate the catalogue does not bound: a reading error.
+    result = interval_deltas([r(0, "99995"), r(1, "3"), r(2, "99996")], [], (0, 3 * MIN),
+                             GAP)
+    assert result.amount == Decimal(1)
+    assert Flag.BACKWARDS in result.flags and Flag.ROLLOVER_INFERRED not in result.flags
+
+
+def test_clock_set_back_is_not_a_rollover() -> None:
+    # The case: the device clock goes back 120 s at 98,437 kWh; readings of the two
+    # minutes interleave. A rollover would imply 99,996 kWh in 10 s (36 GW): impossible for
+    # 2,000 kW, so the lower readings are skipped and the day keeps its true 3 kWh.
+    readings = [r(0, "98436"), r(1, "98436.5"), r(1.1, "98436.1"), r(1.5, "98437"),
+                r(1.6, "98436.6"), r(2, "98437.4"), r(3, "98439")]
+    event = CounterEvent(int(1.05 * MIN), EventKind.CLOCK_ADJUSTED)
+    result = interval_deltas(readings, [event], (0, 4 * MIN), GAP, CRUSHER)
+    assert result.amount == Decimal(3)
+    assert Flag.ROLLOVER_INFERRED not in result.flags
+    assert Flag.CLOCK_ADJUSTED in result.flags
 
 
 def test_declared_reset_counts_up_to_the_final_value() -> None:
@@ -76,11 +103,38 @@ def test_reset_without_final_value_is_flagged() -> None:
     assert {Flag.RESET, Flag.FINAL_UNKNOWN} <= result.flags
 
 
-def test_undeclared_reset_counts_from_zero() -> None:
-    # 500 -> 3, far from a power of ten: reset to 0, so 3 counted since; the loss is unknown.
-    result = interval_deltas([r(0, "500"), r(1, "3")], [], (0, MIN), GAP)
+def test_undeclared_restart_never_counts_the_new_start_reading() -> None:
+    # 9,000 -> 500 -> 503: a new meter, confirmed by the next reading. Its 500 is not
+    # consumption: the minute across the swap is uncovered (to be substituted), then 3.
+    result = interval_deltas([r(0, "9000"), r(1, "500"), r(2, "503")], [], (0, 2 * MIN), GAP)
     assert result.amount == Decimal(3)
-    assert result.flags == {Flag.RESET_UNDECLARED}
+    assert result.uncovered == ((0, MIN),)
+    assert Flag.RESET_UNDECLARED in result.flags
+
+
+def test_unconfirmed_drop_is_a_reading_error() -> None:
+    # 9,000 -> 500 -> 9,001: the low reading is not confirmed (another source, a glitch).
+    result = interval_deltas([r(0, "9000"), r(1, "500"), r(2, "9001")], [], (0, 2 * MIN), GAP)
+    assert (result.amount, result.uncovered) == (Decimal(1), ())
+    assert Flag.BACKWARDS in result.flags and Flag.RESET_UNDECLARED not in result.flags
+
+
+def test_implausible_jump_is_skipped() -> None:
+    # 100 -> 1,000,000 -> 101 within minutes on a 2,000 kW crusher: a spurious reading.
+    result = interval_deltas([r(0, "100"), r(1, "1000000"), r(2, "101")], [], (0, 2 * MIN),
+                             GAP, CRUSHER)
+    assert result.amount == Decimal(1)
+    assert Flag.JUMP in result.flags
+
+
+def test_declared_replacement_without_start_value_counts_nothing_across_it() -> None:
+    event = CounterEvent(int(0.5 * MIN), EventKind.REPLACED, Decimal(1000), None)
+    result = interval_deltas([r(0, "990"), r(1, "500"), r(2, "504")], [event], (0, 2 * MIN),
+                             GAP)
+    # The old meter's 10 up to its final value is known; the new one's start 500 is not
+    # consumption, and what it counted before its first reading is unknown.
+    assert result.amount == Decimal(4)
+    assert result.uncovered == ((0, MIN),)
 
 
 def test_meter_replacement_joins_old_and_new_meter() -> None:
@@ -92,9 +146,10 @@ def test_meter_replacement_joins_old_and_new_meter() -> None:
 
 
 def test_small_step_backwards_counts_nothing() -> None:
-    # 500 -> 499.9: neither a rollover (not near 1,000) nor a restart (not below 250).
+    # 500 -> 499.9: neither a rollover (not near 1,000) nor a restart (not below 250): the
+    # reading is skipped, so 500 -> 501 = 1.
     result = interval_deltas([r(0, "500"), r(1, "499.9"), r(2, "501")], [], (0, 2 * MIN), GAP)
-    assert result.amount == Decimal("1.1")
+    assert result.amount == Decimal(1)
     assert Flag.BACKWARDS in result.flags
 
 
@@ -144,6 +199,15 @@ def test_integrated_power_and_plausibility() -> None:
     assert power_mismatch(Decimal(36), integrated, Decimal("0.1"), Decimal(1))
     assert not power_mismatch(Decimal(32), integrated, Decimal("0.1"), Decimal(1))
     assert not power_mismatch(Decimal("0.5"), Decimal("0.1"), Decimal("0.1"), Decimal(1))
+
+
+def test_constant_load_sampled_every_two_minutes_matches_its_register() -> None:
+    # 120 kW constant, samples at 1, 3, ..., 13 min of a quarter: 30 kWh, not 24.
+    power = [r(m, "120") for m in range(1, 15, 2)]
+    energy = power_energy_kwh(power, (0, 15 * MIN))
+    assert energy == 30
+    assert not power_mismatch(Decimal(30), energy, Decimal("0.1"), Decimal(1))
+    assert power_energy_kwh(power[:2], (0, 15 * MIN)) is None
 
 
 @given(st.lists(st.tuples(st.integers(1, 600_000), st.decimals(0, 1000, places=3)),

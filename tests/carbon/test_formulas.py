@@ -87,11 +87,29 @@ def test_scope2_falls_back_to_central_china_then_national(registry: Registry) ->
                                                                  "national"))
 
 
-def test_grid_factor_follows_the_announcement_dates(registry: Registry) -> None:
-    # Data year 2022 was announced in December 2024, data year 2021 on 2024-04-12.
-    assert _grid(registry, date(2025, 6, 1)).value == D("0.6058")
-    assert _grid(registry, date(2024, 6, 1)).value == D("0.6369")
-    assert registry.grid("henan", date(2024, 1, 1)) is None
+def test_grid_factor_follows_the_data_year(registry: Registry) -> None:
+    # Domain rule: the period's own data year applies; without it, the region's most recent
+    # earlier year, flagged stale (never Scope 2 = 0 for want of a factor).
+    same_year = registry.grid("henan", date(2022, 6, 1))
+    assert same_year is not None
+    assert (same_year.factor.value, same_year.stale_year) == (D("0.6058"), None)
+    later = registry.grid("henan", date(2025, 6, 1))
+    assert later is not None
+    assert (later.factor.value, later.stale_year, later.tried) == (D("0.5897"), 2023,
+                                                                  ("henan",))
+    # Before the first data year the region has: its earliest year, flagged stale.
+    early = registry.grid("henan", date(2019, 1, 1))
+    assert early is not None
+    assert (early.factor.value, early.stale_year) == (D("0.6369"), 2021)
+
+
+def test_an_older_regional_year_is_kept_over_the_next_region(registry: Registry) -> None:
+    # Henan has only 2021 here; Central China has 2023: Henan 2021 is used, flagged stale.
+    rows = [f for f in registry.factors if not (f.subject == "henan" and f.data_year != 2021)]
+    choice = Registry(rows).grid("henan", date(2023, 6, 1))
+    assert choice is not None
+    assert (choice.factor.value, choice.stale_year, choice.tried) == (D("0.6369"), 2021,
+                                                                     ("henan",))
 
 
 def _grid(registry: Registry, day: date) -> Factor:

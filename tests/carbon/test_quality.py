@@ -1,0 +1,105 @@
+"""The quality verdict, the factor values and the method kept in every record."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from carbon.closing import Accounting, code_version
+from carbon.engine import Engine
+from carbon.ledger import Ledger, MemoryStore
+from carbon.registry import Registry, load_registry
+from carbon.report import build_report
+from carbon.settings import CarbonSettings
+from tests.carbon.plant import (
+    CRUSHER,
+    DAY,
+    HORIZON,
+    MIN,
+    TZ,
+    FakeClock,
+    FakeSink,
+    FakeSource,
+    Plant,
+)
+
+SITE = "site-q"
+HOUR = 60 * MIN
+
+
+def engine_for(plant: Plant, registry: Registry | None = None) -> tuple[Engine, Ledger]:
+    settings = CarbonSettings()
+    accounting = Accounting(settings.params(), "henan", "equivalent", "input",
+                            settings.config_hash(), code_version())
+    ledger = Ledger(MemoryStore())
+    engine = Engine(FakeSource(plant), FakeSink(), ledger, registry or load_registry(),
+                    accounting, TZ, HORIZON, FakeClock(DAY.end_ms + HOUR))
+    return engine, ledger
+
+
+def quality_of(plant: Plant, registry: Registry | None = None) -> dict[str, Any]:
+    engine, _ = engine_for(plant, registry)
+    quality: dict[str, Any] = engine.close(SITE, DAY).record.data()["quality"]
+    return quality
+
+
+def test_full_day_is_estimated_only_for_its_stale_grid_factor() -> None:
+    # Every minute read; the 2026 grid factor is not announced yet, so Henan 2023 is used
+    # and named: the only reason the day is not `complete`.
+    quality = quality_of(Plant.day(SITE))
+    assert quality["verdict"] == "estimated"
+    assert quality["reasons"] == ["stale_factor:2023"]
+    assert (quality["coverage"], quality["substitutions"], quality["missing_hours"],
+            quality["anomalies"]) == ("1", [], [], [])
+
+
+def test_a_lost_hour_is_listed_with_its_substitution() -> None:
+    # The crusher reports nothing from 03:00 to 04:00: the counter difference across the
+    # gap keeps the day's total exact; the day names the hours and the hour lists the
+    # bridged amount.
+    plant = Plant.day(SITE)
+    plant.drop(CRUSHER, DAY.start_ms + 3 * HOUR, DAY.start_ms + 4 * HOUR)
+    quality = quality_of(plant)
+    # The gap runs from the last reading (02:59) to the next (04:00): hours 2 and 3.
+    assert quality["missing_hours"] == [2, 3]
+    assert quality["verdict"] == "estimated"
+    hour = parse_hour(plant, 3)
+    assert hour["verdict"] == "not_fit"
+    methods = {(s["device"], s["method"], s["unit"]) for s in hour["substitutions"]}
+    assert ("L1/crusher-1", "gap_bridged", "kWh") in methods
+    energy = next(s for s in hour["substitutions"]
+                  if s["unit"] == "kWh" and s["device"] == "L1/crusher-1")
+    assert Decimal(energy["amount"]) == 5 * 60  # 5 kWh a minute, the whole hour
+
+
+def parse_hour(plant: Plant, hour: int) -> dict[str, Any]:
+    from carbon.periods import parse_period
+    engine, _ = engine_for(plant)
+    period = parse_period(f"2026-10-05T{hour:02d}", TZ)
+    quality: dict[str, Any] = engine.close(SITE, period).record.data()["quality"]
+    return quality
+
+
+def test_no_grid_factor_makes_the_period_not_fit() -> None:
+    registry = load_registry()
+    no_grid = Registry([f for f in registry.factors if f.kind.value != "grid_co2"])
+    quality = quality_of(Plant.day(SITE), no_grid)
+    assert quality["verdict"] == "not_fit"
+    assert "no_factor:co2:electricity_kwh" in quality["reasons"]
+
+
+def test_report_reads_factor_values_from_the_record() -> None:
+    # The registry is edited in place after close, then a factor removed: the report keeps
+    # printing what the figures were computed with.
+    engine, ledger = engine_for(Plant.day(SITE))
+    engine.close(SITE, DAY)
+    record = ledger.latest(SITE, DAY.label)
+    assert record is not None
+    emptied = Registry([f for f in load_registry().factors if f.kind.value == "kgce"])
+    report = build_report(record, emptied)
+    grid = next(v for v in report["factor_values"] if v["id"].startswith("grid.henan"))
+    assert (grid["value"], grid["data_year"]) == ("0.5897", 2023)
+    assert report["quality"]["verdict"] == "estimated"
+    assert report["verification"]["chain"] == "ok"
+    method = record.data()["method"]
+    assert method["params"]["min_coverage"] == "0.95"
