@@ -27,13 +27,17 @@ from influxdb_client.rest import ApiException
 from pydantic import BaseModel, Field, SecretStr
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from adapters import errors
+from adapters.local_services import default_influx_url
 from contract import Point, line_protocol
 
 
 class InfluxSettings(BaseModel):
     """Where InfluxDB is; the defaults match `loopmeter services up`."""
 
-    url: str = Field("http://127.0.0.1:18086", description="Base URL of InfluxDB.")
+    url: str = Field(default_factory=default_influx_url,
+                     description="Base URL of InfluxDB; default: the one of `loopmeter "
+                                 "services up` (port 18086 unless it was given another).")
     token: SecretStr = Field(SecretStr(""),
                              description="API token (InfluxDB 2.x/3.x); empty for 1.x.")
     org: str = Field("loopmeter", description="Organisation (InfluxDB 2.x); ignored by 1.x.")
@@ -41,7 +45,7 @@ class InfluxSettings(BaseModel):
     timeout_s: float = Field(10.0, gt=0, description="Timeout of one HTTP request, in seconds.")
 
 
-class InfluxError(Exception):
+class InfluxError(errors.LoopmeterError):
     """Base of every InfluxDB failure the rest of Loopmeter sees."""
 
 
@@ -62,7 +66,7 @@ class Throttled(InfluxError):
         super().__init__(message)
 
 
-class Unavailable(InfluxError):
+class Unavailable(InfluxError, errors.Unreachable):
     pass
 
 
@@ -115,7 +119,7 @@ class PointWriter:
         """Write line protocol with millisecond timestamps; raise an InfluxError on failure."""
         if not lines:
             return
-        with _translated_write_errors():
+        with _translated_write_errors(self._settings.url):
             self._write_api.write(bucket=database or self._settings.database,
                                   org=self._settings.org, record="\n".join(lines),
                                   write_precision=WritePrecision.MS)  # type: ignore[arg-type]
@@ -134,13 +138,13 @@ class PointWriter:
 
 
 @contextmanager
-def _translated_write_errors() -> Iterator[None]:
+def _translated_write_errors(url: str) -> Iterator[None]:
     try:
         yield
     except ApiException as error:
         raise classify_write_error(error.status or 0, error.body, error.headers) from error
     except (Urllib3Error, OSError) as error:
-        raise Unavailable(f"InfluxDB unreachable: {error}") from error
+        raise Unavailable(f"InfluxDB unreachable at {url}: {error}") from error
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +212,7 @@ class InfluxQL:
             else:
                 response = self._client.post("/query", data=form)
         except httpx.HTTPError as error:
-            raise Unavailable(f"InfluxDB unreachable: {error}") from error
+            raise Unavailable(f"InfluxDB unreachable at {self._settings.url}: {error}") from error
         if response.status_code >= 500:
             raise Unavailable(f"InfluxDB query failed ({response.status_code})")
         body: dict[str, Any] = response.json() if response.content else {}

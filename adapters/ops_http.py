@@ -13,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from adapters.errors import PortInUse, is_port_in_use
+
 Health = Callable[[], dict[str, object]]  # must hold "ok": healthz answers 503 when false
 
 
@@ -20,8 +22,14 @@ class OpsServer:
     """Serves /metrics and /healthz until `stop`; `port` is the bound port (0 picks one)."""
 
     def __init__(self, host: str, port: int, registry: CollectorRegistry, healthy: Health,
-                 name: str = "ops-http") -> None:
-        self._server = ThreadingHTTPServer((host, port), _handler(registry, healthy))
+                 name: str = "ops-http", setting: str = "its port setting") -> None:
+        """`setting` names the option or environment variable that chose `port`."""
+        try:
+            self._server = ThreadingHTTPServer((host, port), _handler(registry, healthy))
+        except OSError as error:
+            if is_port_in_use(error):
+                raise PortInUse(port, setting) from error
+            raise
         self._server.daemon_threads = True
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name=name,

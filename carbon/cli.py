@@ -12,6 +12,7 @@ from typing import Annotated, cast
 
 import typer
 
+from adapters.cli_errors import HandledGroup
 from adapters.clock import SystemClock
 from adapters.pdf import PdfFailed
 from carbon.document import FORMATS, Reports
@@ -31,7 +32,7 @@ from carbon.settings import CarbonSettings
 from contract.site_profile import ProfileError
 
 app = typer.Typer(help="Energy and carbon: factors, period closing, audit ledger, reports.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+                  no_args_is_help=True, cls=HandledGroup, pretty_exceptions_show_locals=False)
 
 Site = Annotated[str, typer.Option(help="Site id, as in the MQTT topic.")]
 PeriodLabel = Annotated[str, typer.Option(help="2026-10, 2026-10-05, 2026-10-05T13 or "

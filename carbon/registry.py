@@ -19,6 +19,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from adapters.errors import InvalidInput
+
 DEFAULT_FACTORS = "factors.yaml"
 LOCATION_FALLBACK = ("henan", "central_china", "national")
 """Location-based Scope 2 for a Henan site: the provincial factor, then the regional grid,
@@ -44,7 +46,7 @@ UseClass = Literal["conversion", "inventory-location", "inventory-market",
                    "enterprise-reporting", "footprint", "avoided-benchmark"]
 
 
-class RegistryError(ValueError):
+class RegistryError(InvalidInput, ValueError):
     """The factor file is malformed or breaks a registry rule; the message says where."""
 
 

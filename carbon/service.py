@@ -132,7 +132,8 @@ class Runner:
     def serve(self, stop: threading.Event) -> None:
         """Passes every `tick_s` until `stop` is set, with the HTTP endpoints up."""
         server = OpsServer("127.0.0.1", self._settings.http_port, self.health.registry,
-                           self.healthz, name="carbon-http")
+                           self.healthz, name="carbon-http",
+                           setting="LOOPMETER_CARBON_HTTP_PORT")
         server.start()
         try:
             while not stop.is_set():

@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 from pydantic import SecretStr
 
+from adapters.cli_errors import HandledGroup
 from dashboards.build import GENERATED, dashboards, stale, to_dict, write
 from dashboards.push import GrafanaStore, PushError, push
 
 app = typer.Typer(help="Grafana dashboards as code: build the committed JSON, push to Grafana.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, cls=HandledGroup)
 
 
 @app.command()

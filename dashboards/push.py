@@ -16,10 +16,12 @@ from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaException
 from pydantic import SecretStr
 
+from adapters.errors import LoopmeterError
+
 COMMIT_MESSAGE = "Pushed by loopmeter dashboards push"
 
 
-class PushError(Exception):
+class PushError(LoopmeterError):
     """Grafana refused a request or could not be reached."""
 
 

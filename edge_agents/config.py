@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from adapters.errors import InvalidInput
 from adapters.mqtt import MqttSettings
 from contract import CUSTOM_PREFIX, EquipmentType, MetricDeclaration, MetricKind
 from edge_agents.agent import AgentConfig
@@ -123,21 +124,31 @@ class AgentFile(BaseSettings):
         return [m.declaration(self.agent.device_type) for m in self.metrics]
 
 
-class ConfigError(Exception):
+class ConfigError(InvalidInput):
     """The configuration is invalid; the message explains every problem, one per line."""
+
+    default_hint = ("fix the file (or the LOOPMETER_AGENT_* environment variable); "
+                    "`loopmeter agent check` lists every problem")
 
 
 def load(path: Path) -> AgentFile:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read {path}: {error}") from error
+        raise ConfigError(f"cannot read {path}: {_reason(error)}") from error
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of options at the top level")
     try:
         return AgentFile(**data)
     except ValidationError as error:
-        raise ConfigError(explain(error)) from None
+        raise ConfigError(f"{path} is not a valid agent configuration:\n{explain(error)}"
+                          ) from None
+
+
+def _reason(error: OSError | yaml.YAMLError) -> str:
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    return "not valid YAML: " + " ".join(str(error).split())
 
 
 def explain(error: ValidationError) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from adapters.cli_errors import HandledGroup
 from adapters.clock import SystemClock
 from gateway.core.config import GatewaySettings
 from gateway.core.security import Role
@@ -16,7 +17,7 @@ from gateway.registry import Registry
 from gateway.tokens import create_token
 
 app = typer.Typer(help="The HTTP gateway: devices, metrics, reports and the audit ledger.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, cls=HandledGroup)
 token_app = typer.Typer(help="API tokens (stored hashed; shown once).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 

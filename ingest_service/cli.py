@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from adapters.cli_errors import HandledGroup
 from adapters.clock import SystemClock
 from adapters.influx import PointWriter
 from ingest_service.dlq import replay as replay_letters
@@ -24,7 +25,7 @@ from ingest_service.settings import IngestSettings
 from ingest_service.storage import DeadLetters, open_database, worker_database
 
 app = typer.Typer(help="MQTT telemetry into InfluxDB, acknowledged only once stored.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+                  no_args_is_help=True, cls=HandledGroup, pretty_exceptions_show_locals=False)
 dlq_app = typer.Typer(help="Dead letters: messages and points that could not be stored.",
                       no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")

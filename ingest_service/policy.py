@@ -20,6 +20,7 @@ from typing import Protocol
 
 from adapters.backoff import Backoff, BackoffSettings
 from adapters.clock import Clock
+from adapters.errors import Unreachable
 from adapters.influx import BatchTooLarge, InfluxError, Throttled, Unavailable, WriteRejected
 from ingest_service.settings import RetrySettings
 
@@ -83,7 +84,7 @@ class Rejection:
     message: str
 
 
-class Undelivered(Exception):
+class Undelivered(Unreachable):
     """InfluxDB stayed unavailable; `lines` were not written (and `rejected` were refused)."""
 
     def __init__(self, lines: list[str], rejected: list[Rejection], cause: str) -> None:

@@ -100,7 +100,8 @@ class IngestService:
             port = self.settings.http_port + self.settings.worker if self.settings.http_port else 0
             self.http = OpsServer(self.settings.http_host, port,
                                   stats_registry(self.stats, self.settings.worker), self.health,
-                                  name=f"ingest-http-{self.settings.worker}")
+                                  name=f"ingest-http-{self.settings.worker}",
+                                  setting="LOOPMETER_INGEST_HTTP_PORT")
             self.http.start()
         self._committer.start()
         self._thread.start()

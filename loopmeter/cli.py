@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from adapters.cli_errors import DEBUG_ENV, HandledGroup, exit_codes_help
 from carbon.cli import app as carbon_app
 from contract.docs import catalogue_markdown
 from contract.schema import json_schemas
@@ -23,7 +24,8 @@ from loopmeter.services_cli import app as services_app
 from simulators.cli import app as sim_app
 
 app = typer.Typer(help="Loopmeter: energy and carbon metering for recycling plants.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+                  epilog=exit_codes_help(), no_args_is_help=True, cls=HandledGroup,
+                  pretty_exceptions_show_locals=False)
 contract_app = typer.Typer(help="The v1 MQTT/payload contract.", no_args_is_help=True)
 app.add_typer(contract_app, name="contract")
 app.add_typer(services_app, name="services")
@@ -34,6 +36,15 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(agent_app, name="agent")
 app.add_typer(dashboards_app, name="dashboards")
 app.command("conformance")(conformance)
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option(
+        "--debug", envvar=DEBUG_ENV, help="Show the traceback of a failure, and debug logs.")]
+    = False,
+) -> None:
+    """Loopmeter: energy and carbon metering for recycling plants."""
 
 
 @app.command("demo")
@@ -94,3 +105,7 @@ def write_catalogue(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
 import hashlib
 import json
 import os
@@ -37,14 +36,18 @@ from typing import Any, Literal
 import httpx
 from pydantic import SecretStr
 
+from adapters.errors import LoopmeterError, PortInUse
+from adapters.local_services import PORTS_FILE, ServicePorts
 from adapters.mqtt.dynsec import DENY_BY_DEFAULT, acl
 
 __all__ = [
+    "PORTS_FILE",
     "SERVICE_NAMES",
     "AuthMode",
     "Binaries",
     "LocalServices",
     "MqttAccount",
+    "PortTaken",
     "ServiceError",
     "ServiceName",
     "ServicePorts",
@@ -74,32 +77,19 @@ _DYNSEC_SALT_BYTES = 12
 # The shell records its own pid, then becomes the service, so the pid file is right at once.
 _EXEC_WITH_PIDFILE = 'echo $$ > "$0"; exec "$@"'
 _POLL_S = 0.05
-PORTS_FILE = "ports.json"  # in the state folder: the ports the services were given
 
 
-class ServiceError(RuntimeError):
+class ServiceError(LoopmeterError):
     """A local service could not be installed, started or stopped; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class ServicePorts:
-    """Loopback ports; the defaults stay clear of the system's own 1883 and 8086."""
+class PortTaken(ServiceError, PortInUse):
+    """Another process listens on a port a service was given."""
 
-    mqtt: int = 18830
-    influx: int = 18086
-    """nginx, the InfluxDB URL clients use."""
-    influx_backend: int = 18087
-    """InfluxDB 1.6 itself, reached only through nginx."""
 
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(dataclasses.asdict(self), sort_keys=True) + "\n")
-
-    @classmethod
-    def load(cls, path: Path) -> ServicePorts | None:
-        """The ports saved by an earlier `up`, or None if there were none."""
-        if not path.is_file():
-            return None
-        return cls(**json.loads(path.read_text()))
+# The `services up` option choosing each service's port.
+PORT_OPTIONS: dict[ServiceName, str] = {"mosquitto": "--mqtt-port", "nginx": "--influx-port",
+                                         "influxdb": "--influx-backend-port"}
 
 
 ServiceRole = Literal["ingest", "gateway"]
@@ -643,15 +633,31 @@ class LocalServices:
     # ------------------------------------------------------------ whole set
 
     def up(self) -> None:
-        """Start every service that is not running and wait until all of them answer."""
+        """Start every service that is not running and wait until all of them answer.
+
+        If one fails, those this call started are stopped again: nothing is left half up.
+        The ports are saved (for every other command's defaults) once all answer.
+        """
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        started: list[ServiceName] = []
+        try:
+            for name in self.services:
+                if self._daemon(name).pid() is None:
+                    started.append(name)
+                self.start_service(name)
+            if {"influxdb", "nginx"} <= set(self.services):
+                front = self._daemon("nginx")
+                if not wait_until(self._front_ready, self.timeout_s):
+                    raise front.failure(f"does not relay {self.influx_url}/ping to InfluxDB")
+        except ServiceError:
+            self._roll_back(started)
+            raise
         self.ports.save(self.ports_file)
-        for name in self.services:
-            self.start_service(name)
-        if {"influxdb", "nginx"} <= set(self.services):
-            front = self._daemon("nginx")
-            if not wait_until(self._front_ready, self.timeout_s):
-                raise front.failure(f"does not relay {self.influx_url}/ping to InfluxDB")
+
+    def _roll_back(self, started: Sequence[ServiceName]) -> None:
+        for name in reversed(started):
+            with contextlib.suppress(ServiceError):
+                self.stop_service(name)
 
     def down(self) -> None:
         """Stop every service, gracefully (SIGTERM) so that Mosquitto saves its sessions."""
@@ -668,8 +674,7 @@ class LocalServices:
         daemon = self._daemon(name)
         if daemon.pid() is None:
             if daemon.ready() or port_open(daemon.port):
-                raise ServiceError(f"{daemon.address} is already taken by another process; "
-                                   f"stop it or choose another {name} port")
+                raise PortTaken(daemon.port, PORT_OPTIONS[name])
             binaries = self.binaries
             self._prepare(daemon, binaries)
             _spawn(daemon, _binary(binaries, name), binaries.setsid)

@@ -11,36 +11,38 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
+from adapters.cli_errors import HandledGroup
+from adapters.local_services import services_dir
 from loopmeter.services import (
     PORTS_FILE,
     AuthMode,
     LocalServices,
     MqttAccount,
-    ServiceError,
     ServicePorts,
     ServiceStatus,
 )
 
 app = typer.Typer(
     help="Run Mosquitto, InfluxDB 1.6 and its nginx front on loopback, for demos and tests.",
-    no_args_is_help=True,
+    no_args_is_help=True, cls=HandledGroup,
 )
 
 StateDir = Annotated[Path, typer.Option(
     "--state-dir", help="Folder for the services' configuration, data, pid files and logs.")]
+# Rich reads "[default: ...]" as markup and drops it: the defaults are said in parentheses.
 MqttPort = Annotated[int | None, typer.Option(
-    help="MQTT port [default: the one saved by the last `up`, else 18830].")]
+    help="MQTT port (default: the one saved by the last `up`, else 18830).")]
 InfluxPort = Annotated[int | None, typer.Option(
-    help="InfluxDB port that clients use (nginx) [default: saved, else 18086].")]
+    help="InfluxDB port that clients use, nginx's (default: saved, else 18086).")]
 InfluxBackendPort = Annotated[int | None, typer.Option(
-    help="InfluxDB's own port, behind nginx [default: saved, else 18087].")]
+    help="InfluxDB's own port, behind nginx (default: saved, else 18087).")]
 Auth = Annotated[AuthMode, typer.Option(
     help="anonymous: anyone may connect; dynsec: dynamic-security plugin, logins only.")]
 AdminUser = Annotated[str, typer.Option(help="Broker admin user in dynsec mode.")]
 AdminPassword = Annotated[str | None, typer.Option(
     envvar="LOOPMETER_MQTT_ADMIN_PASSWORD", help="Broker admin password in dynsec mode.")]
 
-DEFAULT_STATE_DIR = Path("var/services")
+DEFAULT_STATE_DIR = services_dir()
 
 
 def _ports(state_dir: Path, mqtt: int | None, influx: int | None,
@@ -49,11 +51,6 @@ def _ports(state_dir: Path, mqtt: int | None, influx: int | None,
     saved = ServicePorts.load(state_dir / PORTS_FILE) or ServicePorts()
     chosen = {"mqtt": mqtt, "influx": influx, "influx_backend": backend}
     return dataclasses.replace(saved, **{k: v for k, v in chosen.items() if v is not None})
-
-
-def _fail(error: ServiceError) -> typer.Exit:
-    Console(stderr=True).print(f"[red]{error}[/red]", markup=True, highlight=False)
-    return typer.Exit(code=1)
 
 
 @app.command()
@@ -72,10 +69,7 @@ def up(
     admin = MqttAccount(admin_user, SecretStr(admin_password)) if admin_password else None
     ports = _ports(state_dir, mqtt_port, influx_port, influx_backend_port)
     services = LocalServices(state_dir, ports, auth=auth, admin=admin)
-    try:
-        services.up()
-    except ServiceError as error:
-        raise _fail(error) from error
+    services.up()
     _print(services.status())
 
 
@@ -83,10 +77,7 @@ def up(
 def down(state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
     """Stop every service; Mosquitto saves its sessions and queued messages first."""
     services = LocalServices(state_dir, _ports(state_dir, None, None, None))
-    try:
-        services.down()
-    except ServiceError as error:
-        raise _fail(error) from error
+    services.down()
     _print(services.status())
 
 
@@ -97,9 +88,15 @@ def status(
     influx_port: InfluxPort = None,
     influx_backend_port: InfluxBackendPort = None,
 ) -> None:
-    """Show each service's pid, address and whether it runs."""
+    """Show each service's pid, address and whether it runs; exit 1 if any is stopped."""
     ports = _ports(state_dir, mqtt_port, influx_port, influx_backend_port)
-    _print(LocalServices(state_dir, ports).status())
+    statuses = LocalServices(state_dir, ports).status()
+    _print(statuses)
+    stopped = [item.name for item in statuses if not item.running]
+    if stopped:
+        typer.echo(f"stopped: {', '.join(stopped)}; start with `loopmeter services up`",
+                   err=True)
+        raise typer.Exit(1)
 
 
 def _print(statuses: list[ServiceStatus]) -> None:

@@ -12,7 +12,9 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from adapters.mqtt import MqttError, MqttSettings
+from adapters.cli_errors import HandledGroup
+from adapters.local_services import default_mqtt_url
+from adapters.mqtt import MqttSettings
 from contract import EquipmentType
 from simulators.clock import SimulatedClock
 from simulators.modbus import MeterServer
@@ -22,8 +24,7 @@ from simulators.scenario import Scenario, load_scenario, shipped_scenarios
 from simulators.truth import TruthWriter
 from simulators.units import parse_duration
 
-app = typer.Typer(help="Simulated plants.", no_args_is_help=True)
-DEFAULT_BROKER = MqttSettings().url  # the broker of `loopmeter services up`
+app = typer.Typer(help="Simulated plants.", no_args_is_help=True, cls=HandledGroup)
 
 ScenarioOption = Annotated[str, typer.Option(help="Shipped scenario name or path to a YAML file.")]
 DurationOption = Annotated[str, typer.Option(help="Simulated time to run, e.g. 1d, 2h, 90s.")]
@@ -67,7 +68,8 @@ def run(
     scenario: ScenarioOption,
     speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 1440.0,
     duration: DurationOption = "1d",
-    broker: Annotated[str, typer.Option(help="MQTT broker URL.")] = DEFAULT_BROKER,
+    broker: Annotated[str | None, typer.Option(
+        help="MQTT broker URL (default: the broker of `loopmeter services up`).")] = None,
     username: Annotated[str | None, typer.Option(
         envvar="LOOPMETER_SIM_MQTT__USERNAME", help="Broker login, if it requires one.")] = None,
     password: Annotated[str | None, typer.Option(
@@ -86,7 +88,7 @@ def run(
     """Run a plant in simulated time and publish its devices' data to the broker."""
     chosen = _scenario(scenario, start, duration, site)
     plant = Plant.from_scenario(chosen, seed)
-    mqtt = MqttSettings(url=broker, username=username,
+    mqtt = MqttSettings(url=broker or default_mqtt_url(), username=username,
                         password=SecretStr(password) if password is not None else None)
     spec = RunSpec(plant, mqtt, SimulatedClock(chosen.start_ms, speed),
                    chosen.start_ms + round(parse_duration(duration) * 1000),
@@ -96,9 +98,6 @@ def run(
                    "; use --direct for those", err=True)
     try:
         result = run_agents(spec, state_dir) if agents else run_direct(spec)
-    except MqttError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from error
     finally:
         if spec.writer:
             spec.writer.write(plant.truth.drain(), plant.fault_log.drain())

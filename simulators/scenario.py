@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from adapters.errors import InvalidInput
 from contract import EquipmentType
 from contract.catalogue import REGISTER_MAX
 from contract.messages import Identifier
@@ -102,7 +103,7 @@ class Scenario(_Strict):
             data["clock"]["start"] = start
         if site is not None:
             data["site"] = site
-        return Scenario.model_validate(data)
+        return _validated(data, f"scenario {self.name}")
 
     @property
     def step_ms(self) -> int:
@@ -124,19 +125,44 @@ def load_scenario(name_or_path: str) -> Scenario:
     """A shipped scenario by name, or a scenario file by path."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") and path.exists():
-        return parse_scenario(path.read_text(encoding="utf-8"))
+        return parse_scenario(path.read_text(encoding="utf-8"), str(path))
     shipped = SHIPPED / f"{name_or_path}.yaml"
     if not shipped.is_file():
         names = ", ".join(s.name for s in shipped_scenarios())
-        raise ValueError(f"no scenario {name_or_path!r}; shipped: {names}")
-    return parse_scenario(shipped.read_text(encoding="utf-8"))
+        raise ScenarioError(f"no scenario {name_or_path!r} (shipped: {names})",
+                            "give a shipped name (`loopmeter sim list`) or a .yaml file's path")
+    return parse_scenario(shipped.read_text(encoding="utf-8"), str(shipped))
 
 
-def parse_scenario(text: str) -> Scenario:
-    return Scenario.model_validate(yaml.safe_load(text))
+class ScenarioError(InvalidInput, ValueError):
+    """A scenario that does not exist, is not YAML, or breaks a rule; the message says where."""
+
+
+def parse_scenario(text: str, source: str = "scenario") -> Scenario:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ScenarioError(f"{source} is not valid YAML: {' '.join(str(error).split())}",
+                            "fix the file's syntax") from error
+    return _validated(data, source)
+
+
+def _validated(data: object, source: str) -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'top level'}: {e['msg']}"
+                             + _got(e.get("input")) for e in error.errors(include_url=False))
+        raise ScenarioError(f"{source}: {problems}",
+                            "fix the value named (docs/simulators.md describes scenarios)"
+                            ) from error
 
 
 def shipped_scenarios() -> list[Scenario]:
     files = sorted((f for f in SHIPPED.iterdir() if f.name.endswith(".yaml")),
                    key=lambda f: f.name)
     return [parse_scenario(f.read_text(encoding="utf-8")) for f in files]
+
+
+def _got(value: object) -> str:
+    return f" (got {value!r})" if isinstance(value, str | int | float) else ""

@@ -32,6 +32,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from adapters.mqtt.settings import (
     ConnectFailed,
+    LoginRefused,
     MqttError,
     MqttSettings,
     credentials,
@@ -85,6 +86,19 @@ class ConnectRefused:
     """The broker answered the CONNECT with a failure reason code."""
 
     reason: str
+    reason_code: int = 0x80
+
+    def error(self, settings: MqttSettings) -> ConnectFailed:
+        """The error to raise: LoginRefused for a bad login (CONNACK 0x86, 0x87)."""
+        if self.reason_code in _LOGIN_REFUSED:
+            user = settings.username or "(no username)"
+            return LoginRefused(f"login refused by {settings.url} for {user}: {self.reason}")
+        return ConnectFailed(f"{settings.url} refused the connection: {self.reason}")
+
+
+# CONNACK reason codes of a refused login (MQTT 5, 3.2.2.2): bad user name or password,
+# not authorized.
+_LOGIN_REFUSED = (0x86, 0x87)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +233,7 @@ class Connection:
     def _connected(self, _client: Client, _userdata: Any, flags: ConnectFlags,
                    reason: ReasonCode, _properties: Properties | None) -> None:
         if reason.is_failure:
-            self._on_event(ConnectRefused(str(reason)))
+            self._on_event(ConnectRefused(str(reason), int(reason.value)))
         else:
             self._on_event(Connected(bool(flags.session_present)))
 

@@ -13,13 +13,20 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr
 
+from adapters import errors
+from adapters.local_services import default_mqtt_url
 
-class MqttError(Exception):
+
+class MqttError(errors.LoopmeterError):
     """Base of every MQTT failure the rest of Loopmeter sees."""
 
 
-class ConnectFailed(MqttError):
-    pass
+class ConnectFailed(MqttError, errors.Unreachable):
+    """The broker could not be reached, or did not let us in."""
+
+
+class LoginRefused(errors.LoginRefused, ConnectFailed):
+    """The broker refused the username or password (CONNACK 0x86 or 0x87)."""
 
 
 class TlsSettings(BaseModel):
@@ -31,8 +38,10 @@ class TlsSettings(BaseModel):
 class MqttSettings(BaseModel):
     """How to reach the broker; the default matches `loopmeter services up`."""
 
-    url: str = Field("mqtt://127.0.0.1:18830",
-                     description="Broker URL: mqtt://host:port, or mqtts:// for TLS.")
+    url: str = Field(default_factory=default_mqtt_url,
+                     description="Broker URL: mqtt://host:port, or mqtts:// for TLS; default: "
+                                 "the broker of `loopmeter services up` (port 18830 unless "
+                                 "it was given another).")
     username: str | None = Field(None, description="Username, if the broker requires one.")
     password: SecretStr | None = Field(None, description="Password for `username`.")
     keepalive_s: int = Field(30, ge=5, description="Keep-alive interval in seconds.")

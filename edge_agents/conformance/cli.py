@@ -12,8 +12,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from adapters.cli_errors import HandledCommand
 from adapters.clock import SystemClock
-from adapters.mqtt import ConnectFailed, MqttSettings
+from adapters.local_services import default_mqtt_url
+from adapters.mqtt import MqttSettings
 from contract import DeviceId
 from edge_agents.conformance.clauses import CheckSettings, check_all
 from edge_agents.conformance.report import Report, render
@@ -32,11 +34,12 @@ def _device(value: str) -> DeviceId:
         raise typer.BadParameter(str(error)) from None
 
 
-@app.command()
+@app.command(cls=HandledCommand)
 def conformance(
     device: Annotated[str, typer.Option(help="The device, as SITE/LINE/DEVICE.")],
-    broker: Annotated[str, typer.Option(help="Broker URL, mqtt://host:port or mqtts://...")]
-    = "mqtt://127.0.0.1:1883",
+    broker: Annotated[str | None, typer.Option(
+        help="Broker URL, mqtt://host:port or mqtts://... (default: the broker of "
+             "`loopmeter services up`).")] = None,
     duration: Annotated[float, typer.Option(help="Seconds to watch; at least three batch "
                                                  "periods of the device.", min=1)] = 300.0,
     username: Annotated[str | None, typer.Option(help="Broker username.")] = None,
@@ -58,14 +61,11 @@ def conformance(
     """Watch DEVICE for DURATION seconds, print a pass/fail table per clause; exit 1 on FAIL."""
     device_id = _device(device)
     tls = {"ca_file": ca_file, "cert_file": cert_file, "key_file": key_file}
+    broker = broker or default_mqtt_url()
     settings = MqttSettings.model_validate({
         "url": broker, "username": username, "password": password,
         "tls": tls if any(tls.values()) else None})
-    try:
-        observations = watch(settings, device_id, duration, SystemClock())
-    except ConnectFailed as error:
-        typer.echo(f"cannot watch {broker}: {error}", err=True)
-        raise typer.Exit(2) from None
+    observations = watch(settings, device_id, duration, SystemClock())
     checks = CheckSettings(max_skew_ms=round(max_skew * 1000), expect_death=expect_death)
     report = Report(device_id, broker, duration, len(observations),
                     tuple(check_all(device_id, observations, checks)))

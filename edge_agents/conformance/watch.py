@@ -29,14 +29,17 @@ class Watcher:
         self._lock = threading.Lock()
         self._observations: list[Observation] = []
         self._subscribed = threading.Event()
+        self._refused: ConnectFailed | None = None
         self._connection = mqtt.Connection(
             settings, Session(f"lm-conformance-{uuid.uuid4().hex[:8]}"), self._on_event)
 
     def start(self) -> None:
         self._connection.connect()
         self._connection.start()
-        if not self._subscribed.wait(SUBSCRIBE_TIMEOUT_S):
+        if not self._subscribed.wait(SUBSCRIBE_TIMEOUT_S) or self._refused is not None:
             self.stop()
+            if self._refused is not None:
+                raise self._refused
             raise ConnectFailed(f"no subscription to {self._filter} on "
                                 f"{self._connection.settings.url} "
                                 f"within {SUBSCRIBE_TIMEOUT_S:g} s")
@@ -55,6 +58,9 @@ class Watcher:
             # If the connection is lost at once, `start` reports no subscription in time.
             with suppress(mqtt.MqttError):
                 self._connection.subscribe(self._filter, qos=1, retain_as_published=True)
+        elif isinstance(event, mqtt.ConnectRefused):
+            self._refused = event.error(self._connection.settings)
+            self._subscribed.set()  # nothing more will come: `start` raises at once
         elif isinstance(event, mqtt.Subscribed) and event.accepted:
             self._subscribed.set()
         elif isinstance(event, mqtt.Message):

@@ -17,11 +17,31 @@ SIMULATED = next(p for p in EXAMPLES if p.name == "simulated-crusher.yaml")
 RUNNER = CliRunner()
 
 
+@pytest.fixture
+def maker_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The maker's module that callable-furnace.yaml names, importable for the test."""
+    package = tmp_path / "acme_furnace"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "plc.py").write_text("def read(names, now_ms):\n    return {}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
-def test_every_example_is_valid(example: Path) -> None:
+def test_every_example_is_valid(example: Path, maker_module: None) -> None:
     result = RUNNER.invoke(app, ["check", "--config", str(example)])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("OK: ")
+
+
+def test_a_callable_driver_that_cannot_be_imported_fails_the_check(tmp_path: Path) -> None:
+    example = next(p for p in EXAMPLES if p.name == "callable-furnace.yaml")
+    broken = _broken(tmp_path, {"driver": {"kind": "callable",
+                                           "target": "no_such_maker.plc:read"}}, example)
+    result = RUNNER.invoke(app, ["check", "--config", str(broken)])
+    assert result.exit_code == 2
+    assert "driver.target: cannot import no_such_maker.plc:read" in result.output
+    assert "Traceback" not in result.output
 
 
 def _broken(tmp_path: Path, change: dict[str, object], example: Path = MODBUS_METER) -> Path:
@@ -70,7 +90,7 @@ def _simulated(**driver: object) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(("change", "explanation"), [
-    (_simulated(scenario="steelworks"), "driver.scenario: no scenario 'steelworks'; shipped:"),
+    (_simulated(scenario="steelworks"), "driver.scenario: no scenario 'steelworks' (shipped:"),
     (_simulated(device="fixed/crusher-9"),
      "driver.device: 'fixed/crusher-9' is not in scenario 'construction-waste' (devices: "),
     (_simulated(device="fixed/main-meter"),

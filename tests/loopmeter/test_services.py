@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import queue
-import re
 import shutil
 import socket
 import subprocess
@@ -81,8 +80,23 @@ def test_a_port_taken_by_another_process_is_reported(tmp_path: Path) -> None:
         squatter.listen()
         port = squatter.getsockname()[1]
         local = LocalServices(tmp_path, ServicePorts(mqtt=port), services=["mosquitto"])
-        with pytest.raises(ServiceError, match=re.escape(f"127.0.0.1:{port} is already taken")):
+        with pytest.raises(ServiceError, match=f"port {port} is already in use") as raised:
             local.up()
+    assert "--mqtt-port" in str(raised.value.hint)
+
+
+def test_a_failed_up_stops_what_it_started(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        mqtt_port = squatter.getsockname()[1]
+        backend, front = free_ports(2)
+        local = LocalServices(tmp_path, ServicePorts(mqtt_port, front, backend),
+                              services=["influxdb", "mosquitto"])
+        with pytest.raises(ServiceError, match=f"port {mqtt_port}"):
+            local.up()
+    assert [s.name for s in local.status() if s.running or s.pid] == []
+    assert not local.ports_file.exists()
 
 
 def test_a_service_that_dies_at_start_shows_its_log(tmp_path: Path) -> None:

@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from adapters.influx import InfluxSettings
+from adapters.local_services import SERVICES_DIR_ENV
+from adapters.mqtt import MqttSettings
 from adapters.mqtt.dynsec import device_acls
 from loopmeter import services as services_module
 from loopmeter.services import (
@@ -259,3 +262,12 @@ def test_root_without_the_binaries_installs_them(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(services_module.os, "geteuid", lambda: 0)
     assert services_module.find_binaries().mosquitto == Path("/bin/m")
     assert installed == [("mosquitto", "influxdb", "nginx-light")]
+
+
+def test_every_default_url_follows_the_ports_saved_by_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert MqttSettings().url == "mqtt://127.0.0.1:18830"
+    monkeypatch.setenv(SERVICES_DIR_ENV, str(tmp_path))
+    ServicePorts(mqtt=28830, influx=28086, influx_backend=28087).save(tmp_path / "ports.json")
+    assert MqttSettings().url == "mqtt://127.0.0.1:28830"
+    assert InfluxSettings().url == "http://127.0.0.1:28086"

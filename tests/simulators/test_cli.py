@@ -46,7 +46,7 @@ def test_an_unknown_scenario_is_an_error() -> None:
 def test_run_reports_an_unreachable_broker() -> None:
     result = runner.invoke(app, ["run", "--scenario", "construction-waste", "--duration", "1m",
                                  "--broker", "mqtt://127.0.0.1:9", "--direct"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "cannot connect" in result.output
 
 

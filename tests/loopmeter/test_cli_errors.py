@@ -1,0 +1,185 @@
+"""Every failure a user can cause ends as `error:`/`hint:` lines and a documented exit code.
+
+Each case goes through the whole `loopmeter` command (typer's runner, or a real process for
+--debug), and checks the message, the exit code and that no traceback is shown.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from adapters import errors
+from adapters.cli_errors import explain
+from loopmeter.cli import app
+from loopmeter.services import LocalServices, free_ports
+from tests.servers import DYNSEC_INGEST
+
+runner = CliRunner()
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        yield squatter.getsockname()[1]
+
+
+def invoke(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, args, env={"COLUMNS": "200", **(env or {})})
+    return result.exit_code, result.output
+
+
+def assert_explained(outcome: tuple[int, str], code: int, *fragments: str) -> None:
+    exit_code, output = outcome
+    assert exit_code == code, output
+    assert "Traceback" not in output and "╭" not in output, output
+    lines = [line for line in output.splitlines() if line.startswith(("error:", "hint:"))]
+    assert lines and lines[0].startswith("error:"), output
+    assert len(lines) <= 2, output
+    for fragment in fragments:
+        assert fragment in output, output
+
+
+def test_influxdb_down(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    assert_explained(invoke(["carbon", "close", "--site", "s", "--period", "2026-10-05"], {
+        "LOOPMETER_CARBON_INFLUX__URL": url,
+        "LOOPMETER_CARBON_LEDGER_PATH": str(tmp_path / "ledger.sqlite")}),
+        errors.UNAVAILABLE, f"InfluxDB unreachable at {url}", "loopmeter services up")
+
+
+def test_broker_down() -> None:
+    broker = f"mqtt://127.0.0.1:{_closed_port()}"
+    assert_explained(invoke(["conformance", "--device", "s/l/d", "--broker", broker,
+                             "--duration", "1"]),
+                     errors.UNAVAILABLE, f"cannot connect to {broker}")
+
+
+def test_unknown_scenario(tmp_path: Path) -> None:
+    assert_explained(invoke(["sim", "truth", "--scenario", "no-such-plant", "--output",
+                             str(tmp_path / "t.csv")]),
+                     errors.USAGE, "no scenario 'no-such-plant'", "construction-waste")
+
+
+def test_scenario_that_is_not_yaml(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsite: [\n")
+    assert_explained(invoke(["sim", "truth", "--scenario", str(bad), "--output",
+                             str(tmp_path / "t.csv")]),
+                     errors.USAGE, f"{bad} is not valid YAML")
+
+
+def test_scenario_with_an_unknown_fault_kind(tmp_path: Path) -> None:
+    shipped = Path("simulators/scenarios/construction-waste.yaml").read_text()
+    assert "kind: " in shipped
+    bad = tmp_path / "faulty.yaml"
+    bad.write_text(shipped.replace("kind: ", "kind: no_such_fault_", 1))
+    assert_explained(invoke(["sim", "truth", "--scenario", str(bad), "--output",
+                             str(tmp_path / "t.csv")]),
+                     errors.USAGE, str(bad), "no_such_fault_")
+
+
+def test_missing_agent_file(tmp_path: Path) -> None:
+    missing = tmp_path / "agent.yaml"
+    assert_explained(invoke(["agent", "check", "--config", str(missing)]),
+                     errors.USAGE, f"cannot read {missing}")
+
+
+@pytest.mark.parametrize(("args", "variable", "value"), [
+    (["ingest", "dlq", "list"], "LOOPMETER_INGEST_WORKER", "abc"),
+    (["carbon", "factors"], "LOOPMETER_CARBON_HTTP_PORT", "99999"),
+    (["gateway", "token", "list"], "LOOPMETER_GATEWAY_MQTT__KEEPALIVE_S", "soon"),
+])
+def test_bad_environment_variable(args: list[str], variable: str, value: str,
+                                  tmp_path: Path) -> None:
+    env = {variable: value, "LOOPMETER_INGEST_STATE_DIR": str(tmp_path),
+           "LOOPMETER_GATEWAY_REGISTRY_PATH": str(tmp_path / "registry.sqlite")}
+    assert_explained(invoke(args, env), errors.USAGE, f"invalid setting {variable}='{value}'",
+                     "environment variable")
+
+
+def test_bad_option_value() -> None:
+    exit_code, output = invoke(["carbon", "close", "--site", "s", "--period", "someday"])
+    assert exit_code == errors.USAGE
+    assert "--period" in output and "Traceback" not in output
+
+
+def test_a_bug_is_an_internal_error_that_points_at_debug() -> None:
+    explanation = explain(ZeroDivisionError("division by zero"))
+    assert explanation.exit_code == errors.INTERNAL
+    assert "ZeroDivisionError" in explanation.message
+    assert explanation.hint and "--debug" in explanation.hint
+
+
+def test_exit_codes_are_in_the_help() -> None:
+    exit_code, output = invoke(["--help"])
+    assert exit_code == 0
+    for code in errors.EXIT_CODES:
+        assert f"{code} " in output
+
+
+def _loopmeter(*args: str, env: dict[str, str] | None = None
+               ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "loopmeter.cli", *args], text=True,
+                          capture_output=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "200", **(env or {})}, check=False)
+
+
+def test_debug_shows_the_traceback_and_only_then(tmp_path: Path) -> None:
+    args = ["sim", "truth", "--scenario", "no-such-plant", "--output", str(tmp_path / "t")]
+    quiet = _loopmeter(*args)
+    assert quiet.returncode == errors.USAGE
+    assert quiet.stderr.startswith("error: no scenario") and "Traceback" not in quiet.stderr
+    for debug in (_loopmeter("--debug", *args), _loopmeter(*args, env={"LOOPMETER_DEBUG": "1"})):
+        assert debug.returncode != 0
+        assert "Traceback" in debug.stderr and "ScenarioError" in debug.stderr
+
+
+@pytest.mark.integration
+def test_ingest_http_port_in_use(services: LocalServices, taken_port: int,
+                                 tmp_path: Path) -> None:
+    assert_explained(invoke(["ingest", "run"], {
+        "LOOPMETER_INGEST_MQTT__URL": services.mqtt_url,
+        "LOOPMETER_INGEST_INFLUX__URL": services.influx_url,
+        "LOOPMETER_INGEST_STATE_DIR": str(tmp_path),
+        "LOOPMETER_INGEST_HTTP_PORT": str(taken_port)}),
+        errors.PORT_IN_USE, f"port {taken_port} is already in use", "LOOPMETER_INGEST_HTTP_PORT")
+
+
+@pytest.mark.integration
+def test_services_up_on_a_taken_port_names_the_option_and_starts_nothing(
+        taken_port: int, tmp_path: Path) -> None:
+    backend, front = free_ports(2)
+    outcome = invoke(["services", "up", "--state-dir", str(tmp_path), "--mqtt-port",
+                      str(taken_port), "--influx-port", str(front), "--influx-backend-port",
+                      str(backend)])
+    assert_explained(outcome, errors.PORT_IN_USE, f"port {taken_port}", "--mqtt-port")
+    exit_code, output = invoke(["services", "status", "--state-dir", str(tmp_path)])
+    assert exit_code == errors.FAILED
+    assert "running" not in output.replace("stopped", "")
+
+
+@pytest.mark.integration
+def test_conformance_with_a_wrong_password_says_login_refused(
+        dynsec_services: LocalServices) -> None:
+    assert_explained(invoke(["conformance", "--device", "s/l/d", "--broker",
+                             dynsec_services.mqtt_url, "--duration", "1", "--username",
+                             DYNSEC_INGEST.username, "--password", "wrong"]),
+                     errors.REFUSED, "login refused", DYNSEC_INGEST.username)
