@@ -4,6 +4,9 @@ Pure core: `registry` (factors as data), `counters` (register deltas), `activity
 `formulas`, `periods`, `canonical`, `ledger` (logic and stores). Adapters: `influx_io`
 (InfluxQL reader, `energy_carbon` points), `ledger.SQLiteStore`. Shell: `engine`, `service`,
 `cli`. See docs/carbon.md.
+
+What this module exports is the public API: other packages (the gateway) import only `carbon`,
+never its submodules (an import-linter contract in pyproject.toml holds them to it).
 """
 
 from carbon.counters import (
@@ -14,8 +17,10 @@ from carbon.counters import (
     Reading,
     interval_deltas,
 )
+from carbon.document import Format as ReportFormat
+from carbon.document import Reports
 from carbon.engine import Engine
-from carbon.ledger import Ledger, LedgerStore, MemoryStore, SQLiteStore
+from carbon.ledger import Ledger, LedgerStore, MemoryStore, SQLiteStore, StoredRecord, Verification
 from carbon.periods import Granularity, Period, parse_period
 from carbon.registry import Factor, Registry, Status, load_registry
 from carbon.settings import CarbonSettings
@@ -23,5 +28,6 @@ from carbon.settings import CarbonSettings
 __all__ = [
     "CarbonSettings", "CounterEvent", "Engine", "EventKind", "Factor", "Flag", "Granularity",
     "IntervalResult", "Ledger", "LedgerStore", "MemoryStore", "Period", "Reading", "Registry",
-    "SQLiteStore", "Status", "interval_deltas", "load_registry", "parse_period",
+    "ReportFormat", "Reports", "SQLiteStore", "Status", "StoredRecord", "Verification",
+    "interval_deltas", "load_registry", "parse_period",
 ]

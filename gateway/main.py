@@ -11,15 +11,13 @@ from fastapi.openapi.utils import get_openapi
 
 from adapters.clock import Clock, SystemClock
 from adapters.influx import InfluxQL
-from carbon.ledger import Ledger, SQLiteStore
-from carbon.registry import load_registry
-from carbon.settings import CarbonSettings
+from carbon import Ledger, SQLiteStore, load_registry
 from contract import DataMessage, subscription
 from gateway.api import problems
 from gateway.api.routes import audit, devices, health, ingest, metrics, reports
 from gateway.broker import DynsecAdmin, MqttLink, MqttPublisher
 from gateway.context import Adapters, Gateway, Telemetry
-from gateway.core.config import GatewaySettings
+from gateway.core.config import CarbonReportSettings, GatewaySettings
 from gateway.devices import DeviceService
 from gateway.liveness import LivenessTracker
 from gateway.registry import Registry
@@ -50,7 +48,7 @@ def open_adapters(settings: GatewaySettings, clock: Clock) -> Iterator[Adapters]
             "influxdb": reader.ping})
 
 
-def open_reports(carbon: CarbonSettings) -> CarbonReports:
+def open_reports(carbon: CarbonReportSettings) -> CarbonReports:
     return CarbonReports(Ledger(SQLiteStore(carbon.ledger_path)),
                          load_registry(carbon.factors_path), carbon.zone(),
                          carbon.profiles_path, carbon.pdf)

@@ -1,6 +1,6 @@
 """Carbon reports and the audit ledger, read from the energy-carbon engine's ledger.
 
-The gateway renders nothing itself: reports come from `carbon.report`
+The gateway renders nothing itself: reports come from `carbon.Reports`
 (which renders a closed period's newest ledger record) and verification from its `Ledger`,
 so the HTTP API shows exactly what `loopmeter carbon report` and `verify` show.
 """
@@ -11,10 +11,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from adapters.pdf import PdfFailed, PdfSettings
-from carbon.document import Format, Reports
-from carbon.ledger import Ledger, StoredRecord, Verification
-from carbon.periods import parse_period
-from carbon.registry import Registry as FactorRegistry
+from carbon import Ledger, ReportFormat, Reports, StoredRecord, Verification, parse_period
+from carbon import Registry as FactorRegistry
 from contract.site_profile import ProfileError
 from gateway.core.errors import Invalid, NotFound, Unavailable
 
@@ -26,7 +24,7 @@ class CarbonReports:
         self._zone = zone
         self._reports = Reports(ledger, factors, zone, profiles, pdf)
 
-    def render(self, site: str, period: str, fmt: Format) -> bytes:
+    def render(self, site: str, period: str, fmt: ReportFormat) -> bytes:
         """The report of a closed period; NotFound if it has not been closed."""
         try:
             chosen = parse_period(period, self._zone)

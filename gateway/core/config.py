@@ -3,13 +3,39 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.influx import InfluxSettings
 from adapters.mqtt import MqttSettings
-from carbon.settings import CarbonSettings
+from adapters.pdf import PdfSettings
+
+
+class CarbonReportSettings(BaseSettings):
+    """What the gateway needs of the energy-carbon engine's setup to serve its reports.
+
+    Set like the engine itself (`LOOPMETER_CARBON_LEDGER_PATH`, ...), so that one environment
+    points both at the same ledger; `LOOPMETER_GATEWAY_CARBON__*` overrides it for the gateway.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LOOPMETER_CARBON_", env_nested_delimiter="__",
+                                      extra="ignore")
+
+    ledger_path: Path = Field(Path("./var/ledger.sqlite"),
+                              description="SQLite file of the engine's audit ledger.")
+    factors_path: Path | None = Field(None, description="Factor registry file the reports cite; "
+                                      "the shipped one if unset.")
+    timezone: str = Field("Asia/Shanghai", description="Zone whose days and months the "
+                          "engine's periods follow.")
+    profiles_path: Path = Field(Path("./var/sites"), description="Folder of site profiles "
+                                "(<site>.yaml): the reporting entity printed on reports.")
+    pdf: PdfSettings = Field(default_factory=PdfSettings,
+                             description="Headless Chromium that prints reports to PDF.")
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 class GatewaySettings(BaseSettings):
@@ -44,10 +70,10 @@ class GatewaySettings(BaseSettings):
                                                                "accepted, in bytes.")
     max_points: int = Field(10_000, gt=0, description="Most time buckets one series query may "
                                                       "return; larger requests get a 422.")
-    carbon: CarbonSettings = Field(default_factory=CarbonSettings,
-                                   description="The energy-carbon engine's settings, for its "
-                                               "ledger, factor registry and time zone; by "
-                                               "default read from LOOPMETER_CARBON_*.")
+    carbon: CarbonReportSettings = Field(default_factory=CarbonReportSettings,
+                                         description="Where the energy-carbon engine's ledger "
+                                                     "and factors are; by default read from "
+                                                     "LOOPMETER_CARBON_*.")
 
     @property
     def broker_url_for_devices(self) -> str:

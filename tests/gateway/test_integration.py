@@ -15,9 +15,8 @@ from adapters.clock import SystemClock
 from adapters.influx import InfluxSettings, PointWriter
 from adapters.mqtt import MqttSettings
 from carbon.ledger import Ledger, SQLiteStore
-from carbon.settings import CarbonSettings
 from contract.points import TELEMETRY, Point
-from gateway.core.config import GatewaySettings
+from gateway.core.config import CarbonReportSettings, GatewaySettings
 from gateway.core.security import Role
 from gateway.main import create_app
 from gateway.registry import Registry
@@ -58,7 +57,7 @@ def live(tmp_path: Path, dynsec_services: LocalServices, services: LocalServices
         mqtt=MqttSettings(url=dynsec_services.mqtt_url, username=DYNSEC_ADMIN.username,
                           password=SecretStr(DYNSEC_ADMIN.secret())),
         influx=InfluxSettings(url=services.influx_url, database=influx_db),
-        carbon=CarbonSettings(ledger_path=tmp_path / "ledger.sqlite"))
+        carbon=CarbonReportSettings(ledger_path=tmp_path / "ledger.sqlite"))
     registry = Registry(settings.registry_path)
     _, token = create_token(registry, Role.ADMIN, "it", SystemClock())
     registry.close()

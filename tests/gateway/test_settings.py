@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.core.config import GatewaySettings
+from carbon.settings import CarbonSettings
+from gateway.core.config import CarbonReportSettings, GatewaySettings
 
 
 def test_defaults_match_local_services() -> None:
@@ -35,3 +36,11 @@ def test_environment_with_nested_sections(monkeypatch: pytest.MonkeyPatch) -> No
 def test_carbon_defaults_follow_the_engine_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOOPMETER_CARBON_LEDGER_PATH", "/srv/shared-ledger.sqlite")
     assert GatewaySettings().carbon.ledger_path == Path("/srv/shared-ledger.sqlite")
+
+
+def test_the_carbon_section_names_what_the_engine_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOOPMETER_CARBON_TIMEZONE", "Europe/Berlin")
+    engine, own = CarbonSettings(), GatewaySettings().carbon
+    for name in CarbonReportSettings.model_fields:
+        assert getattr(own, name) == getattr(engine, name), name
+    assert own.zone() == engine.zone()

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from carbon.ledger import StoredRecord
+from carbon import StoredRecord
 from gateway.api.deps import GatewayDep, ReportViewer
 from gateway.api.models import IDENTIFIER, at_ms
 from gateway.api.problems import problem_responses
