@@ -139,3 +139,66 @@ def period_payload(period: Period) -> dict[str, Any]:
             "start_ms": period.start_ms, "end_ms": period.end_ms}
 
 
+def differences(stored: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What differs between a ledger record and a fresh computation of its period: inputs,
+    each factor value, each method parameter, and the results (a code change), in that order.
+    Empty when the period would be recorded again unchanged."""
+    changes: list[dict[str, Any]] = []
+    if stored.get("inputs_digest") != fresh["inputs_digest"]:
+        changes.append({"what": "inputs", "old": stored.get("inputs_digest"),
+                        "new": fresh["inputs_digest"]})
+    changes += _factor_changes(stored, fresh)
+    changes += _method_changes(stored, fresh)
+    if not changes and canonical(stored.get("results")) != canonical(fresh["results"]):
+        changes.append({"what": "results", "old": stored.get("code_version"),
+                        "new": fresh["code_version"]})
+    return changes
+
+
+def _factor_changes(stored: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[dict[str, Any]]:
+    new = {v["id"]: v for v in fresh["factor_values"]}
+    if "factor_values" not in stored:  # a record that kept only ids: compare those
+        old_ids = set(stored.get("factor_ids", []))
+        return [{"what": "factor", "id": i, "old": "used" if i in old_ids else None,
+                 "new": new[i]["value"] if i in new else None}
+                for i in sorted(old_ids ^ set(new))]
+    old = {v["id"]: v for v in stored["factor_values"]}
+    return [{"what": "factor", "id": i, "old": old[i]["value"] if i in old else None,
+             "new": new[i]["value"] if i in new else None}
+            for i in sorted(set(old) | set(new)) if old.get(i) != new.get(i)]
+
+
+def _method_changes(stored: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[dict[str, Any]]:
+    if "method" not in stored:
+        return ([{"what": "config", "id": "config_hash", "old": stored.get("config_hash"),
+                  "new": fresh["config_hash"]}]
+                if stored.get("config_hash") != fresh["config_hash"] else [])
+    old, new = _flat(stored["method"]), _flat(fresh["method"])
+    changes = [{"what": "config", "id": k, "old": old.get(k), "new": new.get(k)}
+               for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if not changes and stored.get("config_hash") != fresh["config_hash"]:
+        changes.append({"what": "config", "id": "config_hash", "old": stored.get("config_hash"),
+                        "new": fresh["config_hash"]})
+    return changes
+
+
+def _flat(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}{key}"
+        flat.update(_flat(item, f"{name}.") if isinstance(item, Mapping) else {name: item})
+    return flat
+
+
+def describe(changes: Sequence[Mapping[str, Any]]) -> str:
+    """One line naming every difference, for the recalculation record and the CLI."""
+    def one(change: Mapping[str, Any]) -> str:
+        what = change["what"]
+        if what == "inputs":
+            return "inputs changed (late or corrected data)"
+        if what == "results":
+            return f"results differ with the same inputs, factors and method (code " \
+                   f"{change['old']} -> {change['new']})"
+        return f"{what} {change['id']}: {change['old']} -> {change['new']}"
+    return "; ".join(one(c) for c in changes)
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from adapters.clock import Clock
@@ -20,6 +20,8 @@ from carbon.closing import (
     Accounting,
     Computation,
     compute,
+    describe,
+    differences,
     period_payload,
 )
 from carbon.influx_io import points
@@ -42,6 +44,12 @@ class Sink(Protocol):
     def write(self, points: Sequence[Point], database: str | None = None) -> None: ...
 
 
+class Signer(Protocol):
+    def sign(self, site: str, record_hash: str) -> str | None:
+        """The signature of a record of `site`, or None when the site has no key."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Closed:
     period: Period
@@ -56,11 +64,13 @@ class Recomputed:
     computation: Computation
     identical: bool
     inputs_identical: bool
+    changes: tuple[dict[str, Any], ...] = ()
 
 
 class Engine:
     def __init__(self, source: Source, sink: Sink, ledger: Ledger, registry: Registry,
-                 accounting: Accounting, tz: ZoneInfo, horizon_ms: int, clock: Clock) -> None:
+                 accounting: Accounting, tz: ZoneInfo, horizon_ms: int, clock: Clock,
+                 signer: Signer | None = None) -> None:
         self._source = source
         self._sink = sink
         self._ledger = ledger
@@ -69,6 +79,7 @@ class Engine:
         self._tz = tz
         self._horizon_ms = horizon_ms
         self._clock = clock
+        self._signer = signer
 
     def compute(self, site: str, period: Period, day: SiteInputs | None = None) -> Computation:
         """Figures for a period from raw data; `day` is an earlier read that contains it."""
@@ -76,16 +87,24 @@ class Engine:
                        self._accounting, self._tz)
 
     def close(self, site: str, period: Period, day: SiteInputs | None = None) -> Closed:
-        """Close a period, or recalculate it if its inputs changed since it was closed."""
+        """Close a period, or recalculate it if its inputs, factors, method or results
+        changed since it was closed; a recalculation record names every change."""
         computation = self.compute(site, period, day)
         previous = self._ledger.latest(site, period.label)
-        if previous and previous.data()["inputs_digest"] == computation.content["inputs_digest"]:
+        changes = differences(previous.data(), computation.content) if previous else []
+        if previous and not changes:
             return Closed(period, "unchanged", previous, computation)
         self._write(site, computation)
+        content = dict(computation.content)
+        if previous:
+            content["recalculation"] = {"reason": describe(changes), "changes": changes}
         record = self._ledger.append(
             site=site, period=period_payload(period),
-            kind="recalculation" if previous else "close", content=computation.content,
+            kind="recalculation" if previous else "close", content=content,
             recorded_ms=self._clock.now_ms(), supersedes=previous.hash if previous else None)
+        signature = self._signer.sign(site, record.hash) if self._signer else None
+        if signature is not None:
+            self._ledger.sign(record, signature)
         outcome: Outcome = "recalculated" if previous else "closed"
         log.info("%s %s %s: %s", outcome, site, period.label, record.hash)
         _log_meter_events(site, computation)
@@ -114,7 +133,8 @@ class Engine:
         stored = record.data()
         return Recomputed(record, computation,
                           canonical(stored["results"]) == computation.results_text,
-                          stored["inputs_digest"] == computation.content["inputs_digest"])
+                          stored["inputs_digest"] == computation.content["inputs_digest"],
+                          tuple(differences(stored, computation.content)))
 
     def _chunks(self, site: str, period: Period, day: SiteInputs | None) -> list[SiteInputs]:
         if day is not None:

@@ -6,8 +6,12 @@ SHA-256 of the canonical body. A recalculation is a new record whose `supersedes
 hash of the record it replaces: nothing is ever updated in place. `verify` recomputes every
 hash and link and names the first one that does not hold.
 
-The chain protects every record but the newest against undetected rewriting: publish or
-archive the head hash (`loopmeter carbon verify` prints it) to protect that one too.
+Self-consistency alone does not stop a forger who recomputes every hash. Two more layers:
+records are signed with the site's Ed25519 key (`carbon.signing`; signatures in their own
+table, keyed by seq and hash), and the head is checkpointed outside the ledger
+(`Checkpoint`; `loopmeter carbon checkpoint export`): `verify` against a checkpoint detects
+a rewrite (the record at its seq has another hash), a truncation (fewer records than it
+names) and forged appends after it (unsigned or badly signed records of a signed site).
 """
 
 from __future__ import annotations
@@ -15,13 +19,16 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from carbon.canonical import canonical
+from carbon.signing import signature_valid
 
 GENESIS = "sha256:" + "0" * 64
 Kind = Literal["close", "recalculation"]
@@ -61,6 +68,14 @@ class LedgerStore(Protocol):
         """The labels of every period of the site with a record."""
         ...
 
+    def add_signature(self, seq: int, record_hash: str, signature: str) -> None:
+        """Keep the signature of the record at `seq` (whose hash is `record_hash`)."""
+        ...
+
+    def signatures(self) -> dict[int, tuple[str, str]]:
+        """seq -> (record hash, signature) of every signed record."""
+        ...
+
 
 class Conflict(RuntimeError):
     """Someone else appended first; read the head again and retry."""
@@ -72,15 +87,45 @@ class Broken:
     reason: str
 
 
+SignatureState = Literal["valid", "invalid", "unsigned"]
+PublicKeys = Callable[[str], Ed25519PublicKey | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The chain head as exported outside the ledger."""
+
+    seq: int
+    head_hash: str
+
+    def payload(self) -> dict[str, Any]:
+        return {"seq": self.seq, "head_hash": self.head_hash}
+
+    @classmethod
+    def parse(cls, text: str) -> Checkpoint:
+        data = json.loads(text)
+        if not isinstance(data, dict) or not isinstance(data.get("seq"), int) or not (
+                isinstance(data.get("head_hash"), str)):
+            raise ValueError("a checkpoint is a JSON object with an integer seq and a head_hash")
+        return cls(data["seq"], data["head_hash"])
+
+
 @dataclass(frozen=True, slots=True)
 class Verification:
     records: int
     head: str
     broken: Broken | None
+    signatures: Mapping[int, SignatureState] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.broken is None
+
+    def signature_counts(self) -> dict[str, int]:
+        counts = {"valid": 0, "invalid": 0, "unsigned": 0}
+        for state in self.signatures.values():
+            counts[state] += 1
+        return counts
 
 
 class Ledger:
@@ -109,15 +154,64 @@ class Ledger:
     def records(self, after_seq: int = 0) -> Iterator[StoredRecord]:
         return self._store.records(after_seq)
 
-    def verify(self) -> Verification:
+    def sign(self, record: StoredRecord, signature: str) -> None:
+        self._store.add_signature(record.seq, record.hash, signature)
+
+    def head(self) -> StoredRecord | None:
+        return self._store.head()
+
+    def verify(self, keys: PublicKeys | None = None,
+               checkpoint: Checkpoint | None = None) -> Verification:
+        """Every hash and link; with `keys` (site -> public key or None), every record of a
+        site that has a key must carry a valid signature; with `checkpoint`, the record at
+        its seq must still have its hash and no record may be missing up to it."""
         previous, count = GENESIS, 0
+        signed = self._store.signatures()
+        states: dict[int, SignatureState] = {}
         for record in self._store.records():
             count += 1
-            reason = _check(record, previous, count)
+            reason = _check(record, previous, count) or _checkpoint_mismatch(record, checkpoint)
+            state = _signature(record, signed.get(record.seq), keys)
+            states[record.seq] = state
+            if reason is None and keys is not None and state != "valid" and (
+                    keys(record.site) is not None):
+                reason = (f"signature {state}: not signed by the key of site {record.site} "
+                          "(forged, re-hashed or appended without the key)")
             if reason:
-                return Verification(count, previous, Broken(record.seq, reason))
+                return Verification(count, previous, Broken(record.seq, reason), states)
             previous = record.hash
-        return Verification(count, previous, None)
+        if checkpoint is not None and count < checkpoint.seq:
+            return Verification(count, previous, Broken(
+                count + 1, f"truncated: the checkpoint names record {checkpoint.seq} "
+                f"({checkpoint.head_hash}) but the ledger ends at {count}"), states)
+        return Verification(count, previous, None, states)
+
+
+def _checkpoint_mismatch(record: StoredRecord, checkpoint: Checkpoint | None) -> str | None:
+    if checkpoint is None or record.seq != checkpoint.seq or (
+            record.hash == checkpoint.head_hash):
+        return None
+    return (f"rewritten: the checkpoint has {checkpoint.head_hash} at record {record.seq}, "
+            f"the ledger {record.hash}")
+
+
+def _signature(record: StoredRecord, stored: tuple[str, str] | None,
+               keys: PublicKeys | None) -> SignatureState:
+    if stored is None:
+        return "unsigned"
+    key = keys(record.site) if keys is not None else None
+    if key is None or stored[0] != record.hash:
+        return "invalid" if key is not None else "unsigned"
+    return "valid" if signature_valid(key, record.hash, stored[1]) else "invalid"
+
+
+def record_verification(verification: Verification, record: StoredRecord) -> dict[str, Any]:
+    """What the ledger's verification says of one record, for its report."""
+    broken = verification.broken
+    chain_ok = broken is None or broken.seq > record.seq
+    state = verification.signatures.get(record.seq, "unsigned")
+    return {"chain": "ok" if chain_ok else "broken", "signature": state, "seq": record.seq,
+            "head_hash": verification.head}
 
 
 def digest_text(text: str) -> str:
@@ -147,6 +241,13 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.rows: list[StoredRecord] = []
+        self.signed: dict[int, tuple[str, str]] = {}
+
+    def add_signature(self, seq: int, record_hash: str, signature: str) -> None:
+        self.signed[seq] = (record_hash, signature)
+
+    def signatures(self) -> dict[int, tuple[str, str]]:
+        return dict(self.signed)
 
     def append(self, record: StoredRecord, expected_head: str) -> None:
         head = self.rows[-1].hash if self.rows else GENESIS
@@ -177,17 +278,35 @@ CREATE TABLE IF NOT EXISTS ledger (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ledger_site_period ON ledger (site, period, seq);
+CREATE TABLE IF NOT EXISTS signatures (
+    seq INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
 """
 
 
 class SQLiteStore:
     """The ledger in one SQLite file; appends are serialised by an immediate transaction."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        """`create=False` refuses a missing file (verify and report never make a ledger)."""
+        if not create and not path.is_file():
+            raise FileNotFoundError(f"no ledger at {path}")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         with closing(self._connect()) as connection:
             connection.executescript(_SCHEMA)
+
+    def add_signature(self, seq: int, record_hash: str, signature: str) -> None:
+        with closing(self._connect()) as connection:
+            connection.execute("INSERT OR REPLACE INTO signatures (seq, hash, signature) "
+                               "VALUES (?, ?, ?)", (seq, record_hash, signature))
+
+    def signatures(self) -> dict[int, tuple[str, str]]:
+        with closing(self._connect()) as connection:
+            rows = connection.execute("SELECT seq, hash, signature FROM signatures")
+            return {seq: (h, sig) for seq, h, sig in rows}
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self._path, isolation_level=None, timeout=30)
