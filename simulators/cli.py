@@ -139,7 +139,7 @@ async def _serve(plant: Plant, server: MeterServer, clock: SimulatedClock, end_m
     try:
         while plant.now_ms + plant.step_ms <= end_ms:
             plant.advance_to(min(end_ms, clock.now_ms()))
-            await asyncio.sleep(plant.step_ms / 1000 / clock.speed)
+            await asyncio.sleep(clock.advance(plant.step_ms / 1000))
     finally:
         await server.stop()
 

@@ -22,7 +22,6 @@ from simulators.driver import SimulatorDriver
 from simulators.faults import Fault, FaultKind
 from simulators.plant import Plant
 
-FLEET_TICK_S = 1.0  # clock seconds between two rounds over the fleet
 # The broker answers in real time however fast the plant's clock runs: agents time their
 # connection (connect timeout, backoff, replay rate) on the system clock, and retry quickly
 # so that a reconnect lags a simulated outage by little plant time.
@@ -115,8 +114,10 @@ def run_fleet(
 ) -> FleetResult:
     """Run the plant for `duration_s` of clock time with an agent per device.
 
-    `ready` is called once the agents exist, before the clock is read: a fast simulated
-    clock restarts there, so that building the agents costs no plant time.
+    Each round samples, then sleeps one round on `clock`: with a stepped clock
+    (`SimulatedClock`) the plant moves by exactly a round each time, so what the fleet
+    samples does not depend on how fast or busy the machine is. `ready` is called once the
+    agents exist, before the clock is read: a simulated clock restarts its pace there.
 
     At the end every agent seals what it sampled and the fleet waits until the broker
     acknowledged everything, or until `drain_s` real seconds pass without an acknowledgement.
@@ -126,31 +127,41 @@ def run_fleet(
     if ready is not None:
         ready()
     end_ms = clock.now_ms() + round(duration_s * 1000)
+    step_s = round_s(plant)
     try:
         reached = plant.now_ms
         while reached < end_ms:  # the last round takes the plant to the end exactly
             reached = min(end_ms, clock.now_ms())
-            _round(plant, agents, clock, progress, reached)
+            _round(plant, agents, clock, progress, reached, step_s)
         for agent in agents:
             agent.flush()
-        _drain(plant, agents, clock, progress, drain_s)
+        _drain(plant, agents, clock, progress, drain_s, step_s)
         return FleetResult(_progress(agents, clock.now_ms()), all(a.idle for a in agents))
     finally:
         for agent in agents:
             agent.stop()
 
 
+def round_s(plant: Plant) -> float:
+    """Clock seconds between two rounds over the fleet: the plant's step, or the shortest
+    sampling period if shorter, so that every sample falls due on a round."""
+    periods = [period for device in plant.devices for period in device.period_s.values()]
+    return min([plant.step_ms / 1000, *periods])
+
+
 def _drain(plant: Plant, agents: list[Agent], clock: Clock,
-           progress: Callable[[FleetProgress], None] | None, stall_s: float) -> None:
+           progress: Callable[[FleetProgress], None] | None, stall_s: float,
+           step_s: float) -> None:
     acked, since = -1, NETWORK_CLOCK.monotonic()
     while not all(a.idle for a in agents) and NETWORK_CLOCK.monotonic() - since < stall_s:
         if sum(a.stats.acked_messages for a in agents) != acked:
             acked, since = sum(a.stats.acked_messages for a in agents), NETWORK_CLOCK.monotonic()
-        _round(plant, agents, clock, progress, None)
+        _round(plant, agents, clock, progress, None, step_s)
 
 
 def _round(plant: Plant, agents: list[Agent], clock: Clock,
-           progress: Callable[[FleetProgress], None] | None, advance_to: int | None) -> None:
+           progress: Callable[[FleetProgress], None] | None, advance_to: int | None,
+           step_s: float) -> None:
     """Advance the plant and tick every agent; without `advance_to`, only deliver."""
     if advance_to is not None:
         plant.advance_to(advance_to)
@@ -161,7 +172,7 @@ def _round(plant: Plant, agents: list[Agent], clock: Clock,
             agent.tick()
     if progress is not None:
         progress(_progress(agents, clock.now_ms()))
-    clock.sleep(FLEET_TICK_S)
+    clock.sleep(step_s)
 
 
 def _agent(device: SimDevice, mqtt: MqttSettings, clock: Clock, state_dir: Path,
