@@ -153,17 +153,3 @@ class FakeSink:
 
     def write(self, points: Iterable[Point], database: str | None = None) -> None:
         self.points.extend(points)
-
-
-class FakeClock:
-    def __init__(self, now_ms: int) -> None:
-        self.now = now_ms
-
-    def now_ms(self) -> int:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now / 1000
-
-    def sleep(self, seconds: float) -> None:
-        self.now += int(seconds * 1000)

@@ -21,11 +21,11 @@ from tests.carbon.plant import (
     HORIZON,
     MIN,
     TZ,
-    FakeClock,
     FakeSink,
     FakeSource,
     Plant,
 )
+from tests.support.clock import FakeClock
 
 D = Decimal
 SITE = "site-a"

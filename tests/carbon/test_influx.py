@@ -20,7 +20,8 @@ from carbon.periods import Granularity, parse_period, sub_periods
 from carbon.service import Runner, build
 from carbon.settings import CarbonSettings
 from loopmeter.services import LocalServices
-from tests.carbon.plant import CRUSHER, DAY, FURNACE, HORIZON, MIN, TZ, FakeClock, Plant
+from tests.carbon.plant import CRUSHER, DAY, FURNACE, HORIZON, MIN, TZ, Plant
+from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.integration
 

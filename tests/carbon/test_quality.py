@@ -17,11 +17,11 @@ from tests.carbon.plant import (
     HORIZON,
     MIN,
     TZ,
-    FakeClock,
     FakeSink,
     FakeSource,
     Plant,
 )
+from tests.support.clock import FakeClock
 
 SITE = "site-q"
 HOUR = 60 * MIN

@@ -1,4 +1,4 @@
-"""Test doubles: a clock that moves only when told, a link that records, a test machine."""
+"""Test doubles: a link that records, a test machine (the fake clock is tests.support's)."""
 
 from __future__ import annotations
 
@@ -8,28 +8,6 @@ from dataclasses import dataclass, field
 from adapters.mqtt import ConnectFailed, Will
 from edge_agents.driver import Reading
 from edge_agents.link import Acked, Connected, Disconnected, LinkEvent
-
-START_MS = 1_780_000_000_000  # 2026-05-28
-
-
-class StepClock:
-    """Time advances only through `sleep` (or `advance`): tests never wait."""
-
-    def __init__(self, start_ms: int = START_MS) -> None:
-        self.ms = start_ms
-        self._origin = start_ms
-
-    def now_ms(self) -> int:
-        return self.ms
-
-    def monotonic(self) -> float:
-        return (self.ms - self._origin) / 1000
-
-    def sleep(self, seconds: float) -> None:
-        self.advance(seconds)
-
-    def advance(self, seconds: float) -> None:
-        self.ms += round(seconds * 1000)
 
 
 @dataclass

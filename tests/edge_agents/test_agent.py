@@ -18,12 +18,13 @@ from contract import (
 from edge_agents.agent import Agent, AgentConfig
 from edge_agents.driver import CallableDriver, declare
 from edge_agents.store import REJECTED
-from tests.edge_agents.fakes import START_MS, FakeLink, StepClock, ramp
+from tests.edge_agents.fakes import FakeLink, ramp
+from tests.support.clock import START_MS, FakeClock
 
 METER = EquipmentType.ELECTRICITY_METER
 
 
-def _agent(tmp_path: Path, link: FakeLink, clock: StepClock, **options: object) -> Agent:
+def _agent(tmp_path: Path, link: FakeLink, clock: FakeClock, **options: object) -> Agent:
     config = AgentConfig.model_validate({
         "site": "s1", "line": "l1", "device": "m1", "device_type": METER, "batch_s": 5,
         "status_period_s": 60, "backoff": {"initial_s": 1, "max_s": 4, "jitter": 0}, **options})
@@ -33,7 +34,7 @@ def _agent(tmp_path: Path, link: FakeLink, clock: StepClock, **options: object) 
                  rng=random.Random(0))
 
 
-def _run(agent: Agent, clock: StepClock, seconds: int) -> None:
+def _run(agent: Agent, clock: FakeClock, seconds: int) -> None:
     for _ in range(seconds):
         agent.tick()
         clock.advance(1)
@@ -44,7 +45,7 @@ def _data(link: FakeLink) -> list[DataMessage]:
 
 
 def test_each_metric_is_sampled_at_its_own_rate_and_batched(tmp_path: Path) -> None:
-    link, clock = FakeLink(), StepClock()
+    link, clock = FakeLink(), FakeClock()
     agent = _agent(tmp_path, link, clock)
     _run(agent, clock, 12)
     messages = _data(link)
@@ -56,11 +57,11 @@ def test_each_metric_is_sampled_at_its_own_rate_and_batched(tmp_path: Path) -> N
         ["energy_kwh", "power_kw"], *[["power_kw"]] * 4, ["energy_kwh", "power_kw"]]
     assert not any(m.historical for m in messages)
     for payload in link.topics("/data"):
-        decode("loopmeter/v1/s1/l1/m1/data", payload, now_ms=clock.ms)
+        decode("loopmeter/v1/s1/l1/m1/data", payload, now_ms=clock.now)
 
 
 def test_birth_retained_on_every_connect_with_a_matching_will(tmp_path: Path) -> None:
-    link, clock = FakeLink(), StepClock()
+    link, clock = FakeLink(), FakeClock()
     agent = _agent(tmp_path, link, clock)
     _run(agent, clock, 7)
     link.cut()
@@ -77,7 +78,7 @@ def test_birth_retained_on_every_connect_with_a_matching_will(tmp_path: Path) ->
 
 
 def test_offline_messages_are_historical_and_replayed_at_the_set_rate(tmp_path: Path) -> None:
-    link, clock = FakeLink(up=False), StepClock()
+    link, clock = FakeLink(up=False), FakeClock()
     agent = _agent(tmp_path, link, clock, replay={"samples_per_s": 5})
     _run(agent, clock, 60)
     assert agent.store.depth == 60 and not link.published
@@ -98,12 +99,12 @@ def test_offline_messages_are_historical_and_replayed_at_the_set_rate(tmp_path: 
 
 
 def test_reconnect_attempts_back_off(tmp_path: Path) -> None:
-    link, clock = FakeLink(up=False), StepClock()
+    link, clock = FakeLink(up=False), FakeClock()
     attempts: list[int] = []
     open_ = link.open
 
     def counting_open(will: object) -> None:
-        attempts.append(clock.ms)
+        attempts.append(clock.now)
         open_(will)  # type: ignore[arg-type]
 
     link.open = counting_open  # type: ignore[method-assign]
@@ -115,7 +116,7 @@ def test_reconnect_attempts_back_off(tmp_path: Path) -> None:
 
 def test_the_connection_is_timed_on_the_network_clock(tmp_path: Path) -> None:
     """A simulated plant's clock may run 2880 times faster; the broker's does not."""
-    link, plant_clock, network_clock = FakeLink(up=False), StepClock(), StepClock()
+    link, plant_clock, network_clock = FakeLink(up=False), FakeClock(), FakeClock()
     config = AgentConfig(site="s1", line="l1", device="m1", device_type=METER,
                          backoff={"initial_s": 1, "jitter": 0})
     driver = CallableDriver([declare(METER, "power_kw", 1)], ramp)
@@ -131,17 +132,17 @@ def test_the_connection_is_timed_on_the_network_clock(tmp_path: Path) -> None:
 class _SkewedMachine(CallableDriver):
     """A machine whose own clock runs 1.5 s ahead of the agent's."""
 
-    def __init__(self, clock: StepClock) -> None:
+    def __init__(self, clock: FakeClock) -> None:
         super().__init__([declare(METER, "power_kw", 1)], ramp)
         self._clock = clock
 
     def device_time_ms(self) -> int:
-        return self._clock.ms + 1500
+        return self._clock.now + 1500
 
 
 def test_status_reports_the_machine_clock_offset_when_the_driver_has_a_clock(
         tmp_path: Path) -> None:
-    link, clock = FakeLink(), StepClock()
+    link, clock = FakeLink(), FakeClock()
     config = AgentConfig(site="s1", line="l1", device="m1", device_type=METER)
     agent = Agent(config, _SkewedMachine(clock), MqttSettings(), clock, tmp_path, link=link)
     _run(agent, clock, 2)
@@ -154,7 +155,7 @@ def test_status_reports_the_machine_clock_offset_when_the_driver_has_a_clock(
 
 
 def test_a_refused_message_is_dropped_and_reported(tmp_path: Path) -> None:
-    link, clock = FakeLink(auto_ack=False), StepClock()
+    link, clock = FakeLink(auto_ack=False), FakeClock()
     agent = _agent(tmp_path, link, clock, status_period_s=10)
     _run(agent, clock, 6)
     data_mid = next(i + 1 for i, (t, _, _) in enumerate(link.published) if t.endswith("/data"))
@@ -167,7 +168,7 @@ def test_a_refused_message_is_dropped_and_reported(tmp_path: Path) -> None:
 
 
 def test_stop_says_goodbye(tmp_path: Path) -> None:
-    link, clock = FakeLink(), StepClock()
+    link, clock = FakeLink(), FakeClock()
     agent = _agent(tmp_path, link, clock)
     _run(agent, clock, 2)
     agent.stop()

@@ -21,7 +21,8 @@ from edge_agents.agent import Agent, AgentConfig
 from edge_agents.driver import CallableDriver, declare
 from edge_agents.store import QUEUE_FULL, QueueSettings
 from loopmeter.services import LocalServices
-from tests.edge_agents.fakes import StepClock, ramp
+from tests.edge_agents.fakes import ramp
+from tests.support.clock import FakeClock
 from tests.support.live import Received, recording, wait_for
 
 pytestmark = pytest.mark.integration
@@ -165,12 +166,12 @@ def test_kill_9_mid_backlog_loses_nothing_and_reuses_no_seq(
 
 def test_overflow_drops_the_oldest_and_counts_them(
         services: LocalServices, unique_site: str, tmp_path: Path) -> None:
-    clock = StepClock(SystemClock().now_ms())
+    clock = FakeClock(SystemClock().now_ms())
     config = _config(unique_site, batch_s=1, max_samples_per_message=5, status_period_s=3600,
                      queue=QueueSettings(max_samples=20), backoff={"initial_s": 1, "max_s": 1})
     agent = Agent(config, _driver(1.0), MqttSettings(url=services.mqtt_url), clock, tmp_path)
     with recording(services.mqtt_url, f"{config.device_id.prefix}/#") as recorder:
-        first = clock.ms
+        first = clock.now
         with services.stopped("mosquitto"):
             for _ in range(53):
                 agent.tick()
@@ -191,7 +192,7 @@ def test_overflow_drops_the_oldest_and_counts_them(
     assert report.dropped == {QUEUE_FULL: dropped}
 
 
-def _tick_until(agent: Agent, clock: StepClock) -> bool:
+def _tick_until(agent: Agent, clock: FakeClock) -> bool:
     agent.deliver()
     clock.advance(0.5)
     return agent.idle

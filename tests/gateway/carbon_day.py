@@ -22,11 +22,11 @@ from tests.carbon.plant import (
     RATES,
     START,
     TZ,
-    FakeClock,
     FakeSink,
     FakeSource,
     Plant,
 )
+from tests.support.clock import FakeClock
 
 LABEL = DAY.label  # 2026-10-05
 ELECTRICITY_KWH = "11520"

@@ -24,7 +24,8 @@ from gateway.main import create_app
 from gateway.registry import Registry, TokenRecord
 from gateway.reports import CarbonReports
 from gateway.tokens import create_token
-from tests.gateway.fakes import FakeBroker, FakeClock, FakePublisher, FakeReader
+from tests.gateway.fakes import FakeBroker, FakePublisher, FakeReader
+from tests.support.clock import FakeClock
 
 SITES = Path(__file__).parent / "sites"
 """Site profiles of the tests' sites (the reporting entity printed on reports)."""

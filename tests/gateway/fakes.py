@@ -10,20 +10,6 @@ from gateway.core.errors import Unavailable
 
 
 @dataclass
-class FakeClock:
-    now: int = 1_790_000_000_000
-
-    def now_ms(self) -> int:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now / 1000
-
-    def sleep(self, seconds: float) -> None:
-        self.now += int(seconds * 1000)
-
-
-@dataclass
 class FakeBroker:
     """Dynamic security as a dict: username -> (password, topic prefix)."""
 

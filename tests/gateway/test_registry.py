@@ -15,7 +15,7 @@ from gateway.core.errors import Conflict
 from gateway.core.security import Role, digest
 from gateway.registry import DeviceRecord, Registry
 from gateway.tokens import authenticate, create_token
-from tests.gateway.fakes import FakeClock
+from tests.support.clock import FakeClock
 
 BASE = DeviceRecord(
     device=DeviceId("zz", "l1", "d1"), device_type=EquipmentType.BELT_SCALE, owner="tok_1",

@@ -1,4 +1,5 @@
-"""In-memory fakes of the ingest core's ports: clock, line writer, acknowledgement sink."""
+"""In-memory fakes of the ingest core's ports: line writer, acknowledgement sink (the fake
+clock is tests.support's)."""
 
 from __future__ import annotations
 
@@ -6,29 +7,6 @@ from collections.abc import Callable, Sequence
 
 from adapters.influx import InfluxError
 from ingest_service.pipeline import Delivery
-
-
-class FakeClock:
-    """Time that moves only when told to, or when someone sleeps."""
-
-    def __init__(self, now_ms: int = 1_700_000_000_000) -> None:
-        self.mono = 1000.0
-        self.wall_ms = now_ms
-        self.sleeps: list[float] = []
-
-    def now_ms(self) -> int:
-        return self.wall_ms
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.advance(seconds)
-
-    def advance(self, seconds: float) -> None:
-        self.mono += seconds
-        self.wall_ms += int(seconds * 1000)
 
 
 class FakeDatabase:

@@ -19,8 +19,8 @@ from edge_agents.agent import Agent, AgentConfig
 from edge_agents.driver import CallableDriver, Reading, declare
 from ingest_service.service import IngestService
 from loopmeter.services import LocalServices
-from tests.edge_agents.fakes import StepClock
 from tests.ingest.support import ingest_settings
+from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.integration
 METER = EquipmentType.ELECTRICITY_METER
@@ -35,7 +35,7 @@ def reading(device: int, now_ms: int) -> Reading:
             "energy_kwh": 1000.0 * device + second / 8}
 
 
-def agent(site: str, device: int, services: LocalServices, clock: StepClock,
+def agent(site: str, device: int, services: LocalServices, clock: FakeClock,
           state_dir: Path) -> Agent:
     config = AgentConfig(site=site, line=f"l{device % 2}", device=f"m{device}",
                          device_type=METER, batch_s=20)
@@ -45,7 +45,7 @@ def agent(site: str, device: int, services: LocalServices, clock: StepClock,
                  state_dir / f"agent-{device}", network_clock=SystemClock())
 
 
-def run_agents(agents: list[Agent], clock: StepClock) -> None:
+def run_agents(agents: list[Agent], clock: FakeClock) -> None:
     for _ in range(SAMPLES):
         for each in agents:
             each.tick()
@@ -75,7 +75,7 @@ def read_back(influx: InfluxSettings, site: str) -> dict[tuple[str, str, str], d
 
 def test_every_sample_arrives_once_with_its_time_values_and_tags(
         services: LocalServices, influx_db: str, unique_site: str, tmp_path: Path) -> None:
-    clock = StepClock(SystemClock().now_ms() // 1000 * 1000 - HOUR_MS)
+    clock = FakeClock(SystemClock().now_ms() // 1000 * 1000 - HOUR_MS)
     start_ms = clock.now_ms()
     settings = ingest_settings(services, influx_db, tmp_path / "ingest", site=unique_site)
     agents = [agent(unique_site, d, services, clock, tmp_path) for d in range(DEVICES)]
