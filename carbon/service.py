@@ -107,7 +107,8 @@ class Runner:
         except InfluxError as error:
             self._errors.labels(type(error).__name__).inc()
             self.health.last_error = str(error)
-            log.warning("carbon pass failed: %s", error)
+            log.warning("carbon pass failed: %s; next pass in %g s, /healthz not ready until "
+                        "then", error, self._settings.tick_s)
             return done
         self.health.last_ok_ms, self.health.last_error = now, ""
         self._last.set(now / 1000)

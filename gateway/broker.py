@@ -78,14 +78,24 @@ class MqttLink:
 
     # ------------------------------------------------------------ lifecycle
 
-    def open(self) -> None:
-        """Connect and wait for the CONNACK; Unavailable if the broker refuses or is away."""
+    def open(self, *, wait: bool = False) -> None:
+        """Connect and wait for the CONNACK; Unavailable if the broker refuses or is away.
+
+        With `wait`, a broker that is away is no error: paho keeps trying in the background
+        (1 s doubling to 30 s, each failure logged) and `connected` is False until then.
+        """
         try:
             self._connection.connect()
         except MqttError as error:
-            raise Unavailable(str(error)) from error
+            if not wait:
+                raise Unavailable(str(error)) from error
+            log.warning("broker %s unreachable (%s); retrying in the background, /health "
+                        "reports broker: false until connected", self._settings.url, error)
+            self._connection.connect_in_background()
+            self._connection.start()
+            return
         self._connection.start()
-        if not self._connected.wait(self._timeout_s):
+        if not self._connected.wait(self._timeout_s) and not wait:
             self.close()
             raise Unavailable(f"the broker at {self._settings.url} did not accept the login")
 
@@ -145,8 +155,11 @@ class MqttLink:
         elif isinstance(event, mqtt.ConnectRefused):
             log.warning("broker refused the gateway's login: %s", event.reason)
         elif isinstance(event, mqtt.Disconnected):
+            was_connected = self._connected.is_set()
             self._connected.clear()
-            log.info("disconnected from the broker: %s", event.reason)
+            (log.info if was_connected else log.warning)(
+                "%s from the broker: %s; retrying", "disconnected" if was_connected
+                else "not connected", event.reason)
         elif isinstance(event, mqtt.Published):
             self._on_ack(event)
         elif isinstance(event, mqtt.Message):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import uvicorn
 
 from adapters.cli_errors import HandledGroup
 from adapters.clock import SystemClock
+from adapters.errors import PortInUse, is_port_in_use
 from gateway.core.config import GatewaySettings
 from gateway.core.security import Role
 from gateway.main import create_app
@@ -27,8 +29,26 @@ def run(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8080,
 ) -> None:
-    """Serve the gateway (settings from LOOPMETER_GATEWAY_* environment variables)."""
-    uvicorn.run(create_app(GatewaySettings()), host=host, port=port)
+    """Serve the gateway (settings from LOOPMETER_GATEWAY_* environment variables).
+
+    It starts while the broker or InfluxDB is down, and /health (or /healthz) answers 503
+    naming what is missing until they answer.
+    """
+    app = create_app(GatewaySettings())
+    _check_free(host, port)
+    uvicorn.run(app, host=host, port=port)
+
+
+def _check_free(host: str, port: int) -> None:
+    """Say which option to change, rather than uvicorn's bare "address already in use"."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if is_port_in_use(error):
+                raise PortInUse(port, "--port") from error
+            raise
 
 
 def _registry() -> Registry:

@@ -38,7 +38,7 @@ def open_adapters(settings: GatewaySettings, clock: Clock) -> Iterator[Adapters]
             link.subscribe(subscription(), lambda topic, payload, retained: liveness.observe(
                 topic, payload, clock.now_ms(), retained))
         broker = DynsecAdmin(link, settings.broker_timeout_s)
-        link.open()
+        link.open(wait=True)  # the gateway serves (and says not ready) while the broker is away
         stack.callback(link.close)
         reader = InfluxQL(settings.influx)
         stack.callback(reader.close)

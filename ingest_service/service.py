@@ -21,7 +21,7 @@ from typing import Any
 
 from adapters.clock import Clock, SystemClock
 from adapters.influx import InfluxError, InfluxQL, PointWriter
-from adapters.mqtt import ConnectFailed, Session
+from adapters.mqtt import Session
 from adapters.ops_http import OpsServer
 from contract import shared_subscription, subscription
 from ingest_service.pipeline import Batch, Inbound, Pipeline
@@ -88,14 +88,25 @@ class IngestService:
                         self.settings.batch, self.stats, self._in_flight)
 
     def start(self) -> IngestService:
-        """Connect first (ConnectFailed leaves nothing running), then serve and process."""
+        """Serve /healthz, then connect and process.
+
+        A broker that is down is waited for (the source retries with capped backoff and
+        logs each attempt; /healthz answers 503 until connected); InfluxDB being down only
+        spools. What cannot be retried (the HTTP port taken) leaves nothing running.
+        """
         if self.settings.create_database:
             self._create_database()
         try:
-            self.source.start()
-        except ConnectFailed:
+            self._serve_http()
+        except Exception:
             self._close()
             raise
+        self.source.start(wait=True)
+        self._committer.start()
+        self._thread.start()
+        return self
+
+    def _serve_http(self) -> None:
         if self.settings.http_port is not None:
             port = self.settings.http_port + self.settings.worker if self.settings.http_port else 0
             self.http = OpsServer(self.settings.http_host, port,
@@ -103,9 +114,6 @@ class IngestService:
                                   name=f"ingest-http-{self.settings.worker}",
                                   setting="LOOPMETER_INGEST_HTTP_PORT")
             self.http.start()
-        self._committer.start()
-        self._thread.start()
-        return self
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Drain: write and acknowledge every message received, then disconnect."""

@@ -89,15 +89,22 @@ class MqttSource:
         """How many times the broker has accepted this source's connection."""
         return self._connection
 
-    def start(self, timeout_s: float = 30.0) -> None:
-        """Connect, subscribe and start receiving; raise ConnectFailed if the socket fails."""
+    def start(self, timeout_s: float = 30.0, *, wait: bool = False) -> None:
+        """Connect, subscribe and start receiving; raise ConnectFailed if the socket fails.
+
+        With `wait`, an unreachable broker is not an error: the I/O thread keeps trying, with
+        the capped reconnect backoff, and `connected` stays False until it gets through.
+        """
         try:
             self._sock = self._open()
         except (OSError, ssl.SSLError) as error:
-            self._close_wake()
-            raise ConnectFailed(f"cannot connect to {self._settings.url}: {error}") from error
+            if not wait:
+                self._close_wake()
+                raise ConnectFailed(f"cannot connect to {self._settings.url}: {error}") from error
+            log.warning("broker %s unreachable (%s); retrying with backoff, not ready until "
+                        "connected", self._settings.url, error)
         self._thread.start()
-        if not self._connected.wait(timeout_s):
+        if self._sock is not None and not self._connected.wait(timeout_s):
             log.warning("not yet connected to %s; still trying", self._settings.url)
 
     def stop(self, timeout_s: float = 5.0) -> None:
@@ -169,8 +176,10 @@ class MqttSource:
                 try:
                     self._sock = self._open()
                 except (OSError, ssl.SSLError) as error:
-                    log.warning("cannot reconnect to %s: %s", self._settings.url, error)
-                    self._closing.wait(self._reconnect.delay_after(failures))
+                    delay = self._reconnect.delay_after(failures)
+                    log.warning("cannot connect to %s: %s; next attempt in %.1f s",
+                                self._settings.url, error, delay)
+                    self._closing.wait(delay)
                     failures += 1
                     continue
             accepted_before = self._connection

@@ -184,6 +184,20 @@ class Connection:
         """Start connecting (the network loop must run); ConnectFailed if the socket fails."""
         connect(self._client, self.settings, self._session)
 
+    def connect_in_background(self, max_delay_s: int = 30) -> None:
+        """Connect from paho's thread (`start()` must follow), retrying until the broker answers.
+
+        Each failed attempt is a `Disconnected` event; the delay between attempts doubles
+        from 1 s up to `max_delay_s`.
+        """
+        address = parse_broker_url(self.settings.url)
+        self._client.on_connect_fail = self._connect_failed
+        self._client.reconnect_delay_set(1, max_delay_s)
+        self._client.connect_async(address.host, address.port,
+                                   keepalive=self.settings.keepalive_s,
+                                   clean_start=self._session.clean_start,
+                                   properties=connect_properties(self._session))
+
     def loop(self, timeout_s: float = 0.0) -> None:
         """Run the network loop once; ConnectionLost if the connection is gone."""
         rc = self._client.loop(timeout_s)
@@ -236,6 +250,9 @@ class Connection:
             self._on_event(ConnectRefused(str(reason), int(reason.value)))
         else:
             self._on_event(Connected(bool(flags.session_present)))
+
+    def _connect_failed(self, _client: Client, _userdata: Any) -> None:
+        self._on_event(Disconnected(f"cannot connect to {self.settings.url}"))
 
     def _disconnected(self, _client: Client, _userdata: Any, _flags: DisconnectFlags,
                       reason: ReasonCode, _properties: Properties | None) -> None:

@@ -25,6 +25,7 @@ from loopmeter.services import LocalServices
 from tests.gateway.carbon_day import LABEL, close_day
 from tests.gateway.probe import Probe
 from tests.servers import DYNSEC_ADMIN, DYNSEC_INGEST
+from tests.support.live import wait_for
 
 pytestmark = pytest.mark.integration
 NOT_AUTHORIZED = 0x87
@@ -178,3 +179,23 @@ def test_health_checks_the_real_servers(live: Live) -> None:
     response = live.client.get("/health")
     assert response.json() == {"status": "ok", "checks": {"registry": True, "broker": True,
                                                           "influxdb": True}}
+
+
+def test_the_gateway_starts_while_the_broker_is_down_and_connects_later(
+        services: LocalServices, tmp_path: Path) -> None:
+    settings = GatewaySettings(registry_path=tmp_path / "gateway.sqlite",
+                               mqtt=MqttSettings(url=services.mqtt_url),
+                               influx=InfluxSettings(url=services.influx_url),
+                               carbon=CarbonSettings(ledger_path=tmp_path / "ledger.sqlite"))
+    with services.stopped("mosquitto"), TestClient(create_app(settings)) as client:
+        early = client.get("/healthz")
+        assert early.status_code == 503
+        assert early.json()["checks"]["broker"] is False
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health").json()["checks"]["broker"] is True
+    with services.stopped("mosquitto"):
+        client = TestClient(create_app(settings)).__enter__()
+    try:
+        wait_for(lambda: client.get("/health").status_code == 200, 60, "the gateway to connect")
+    finally:
+        client.__exit__(None, None, None)

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
-from adapters.mqtt import ConnectFailed, MqttSettings
+from adapters.mqtt import MqttSettings
 from contract import DeviceId, MessageKind
 from ingest_service.cli import app
 from ingest_service.service import IngestService
 from ingest_service.settings import IngestSettings
 from ingest_service.storage import DeadLetter, DeadLetters, open_database, worker_database
-from loopmeter.services import free_ports
+from loopmeter.services import LocalServices
 from tests.ingest.support import data_payload, telemetry_rows
+from tests.support.live import wait_for
 
 runner = CliRunner()
 
@@ -71,11 +72,28 @@ def test_dlq_list_show_and_replay(services, influx_db: str, unique_site: str, tm
     assert "still broken" in after.output and "was unknown" not in after.output
 
 
-def test_an_unreachable_broker_fails_the_start_and_leaves_nothing_running(
-        tmp_path: Path) -> None:
-    [port] = free_ports(1)  # nothing listens there
-    settings = IngestSettings(mqtt=MqttSettings(url=f"mqtt://127.0.0.1:{port}"),
-                              state_dir=tmp_path, http_port=0, create_database=False)
-    with pytest.raises(ConnectFailed):
-        IngestService(settings).start()
-    assert not [t for t in threading.enumerate() if t.name.startswith(("ingest-", "commit-"))]
+def _healthz(service: IngestService) -> tuple[int, dict[str, object]]:
+    assert service.http is not None
+    response = httpx.get(f"http://127.0.0.1:{service.http.port}/healthz")
+    return response.status_code, response.json()
+
+
+@pytest.mark.integration
+def test_a_broker_that_is_down_is_waited_for_and_healthz_says_not_ready(
+        services: LocalServices, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = IngestSettings(mqtt=MqttSettings(url=services.mqtt_url), state_dir=tmp_path,
+                              http_port=0, create_database=False)
+    with services.stopped("mosquitto"), IngestService(settings) as service:
+        status, health = _healthz(service)
+        assert (status, health["connected"]) == (503, False)
+        assert f"broker {services.mqtt_url} unreachable" in caplog.text
+        assert service.failure is None
+    # mosquitto runs again; the same service kept trying
+    service = IngestService(settings)
+    with services.stopped("mosquitto"):
+        service.start()
+    try:
+        wait_for(lambda: _healthz(service)[1]["connected"] is True, 60, "ingest to connect")
+        assert _healthz(service)[0] == 200
+    finally:
+        service.stop()

@@ -183,3 +183,10 @@ def test_conformance_with_a_wrong_password_says_login_refused(
                              dynsec_services.mqtt_url, "--duration", "1", "--username",
                              DYNSEC_INGEST.username, "--password", "wrong"]),
                      errors.REFUSED, "login refused", DYNSEC_INGEST.username)
+
+
+def test_gateway_port_in_use(taken_port: int, tmp_path: Path) -> None:
+    assert_explained(invoke(["gateway", "run", "--port", str(taken_port)], {
+        "LOOPMETER_GATEWAY_REGISTRY_PATH": str(tmp_path / "registry.sqlite"),
+        "LOOPMETER_GATEWAY_MQTT__URL": f"mqtt://127.0.0.1:{_closed_port()}"}),
+        errors.PORT_IN_USE, f"port {taken_port} is already in use", "--port")

@@ -16,6 +16,7 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/health", responses={503: {"model": HealthReport,
                                         "description": "A dependency is down."}})
+@router.get("/healthz", include_in_schema=False)  # the other services' name for it
 def health(gateway: GatewayDep) -> JSONResponse:
     """Whether the registry, the broker and InfluxDB answer; 503 if any does not."""
     checks = {name: _safe(check) for name, check in gateway.adapters.checks.items()}
