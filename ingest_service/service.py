@@ -99,6 +99,7 @@ class IngestService:
         try:
             self._serve_http()
         except Exception:
+            self.source.stop()  # never started: only closes its wake-up sockets
             self._close()
             raise
         self.source.start(wait=True)

@@ -186,7 +186,7 @@ def test_the_gateway_starts_while_the_broker_is_down_and_connects_later(
     settings = GatewaySettings(registry_path=tmp_path / "gateway.sqlite",
                                mqtt=MqttSettings(url=services.mqtt_url),
                                influx=InfluxSettings(url=services.influx_url),
-                               carbon=CarbonSettings(ledger_path=tmp_path / "ledger.sqlite"))
+                               carbon=CarbonReportSettings(ledger_path=tmp_path / "ledger.sqlite"))
     with services.stopped("mosquitto"), TestClient(create_app(settings)) as client:
         early = client.get("/healthz")
         assert early.status_code == 503
