@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -148,6 +150,12 @@ def _data_problems(message: DataMessage, spec: EquipmentSpec, latest: int) -> It
             yield from _value_problems(f"{where}.values.{name}", spec, name, value)
 
 
+CUSTOM_NAME = re.compile(f"{CUSTOM_PREFIX}[a-z0-9_]{{1,62}}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_TEXT_VALUE = 1024  # characters of a custom metric's string value
+_FLOAT_MAX = sys.float_info.max
+
+
 def _value_problems(
     path: str, spec: EquipmentSpec, name: str, value: float | str
 ) -> Iterator[Problem]:
@@ -155,13 +163,44 @@ def _value_problems(
     if metric is None:
         if not name.startswith(CUSTOM_PREFIX):
             yield Reason.UNKNOWN_METRIC, FieldError(path, _unknown_metric(spec, name))
-        elif isinstance(value, float) and value != value:
-            yield Reason.OUT_OF_RANGE, FieldError(path, "NaN is not a measurement")
+        elif not CUSTOM_NAME.fullmatch(name):
+            yield Reason.SCHEMA, FieldError(path, f"{name!r} is not a custom metric name: "
+                                            f"{CUSTOM_PREFIX} then 1-62 of a-z 0-9 _")
+        elif isinstance(value, str):
+            yield from _text_problems(path, value)
+        else:
+            yield from _number_problems(path, value)
+        return
+    if not isinstance(value, str) and (problem := _not_finite(value)):
+        yield Reason.OUT_OF_RANGE, FieldError(path, problem)
         return
     problem = metric.check(value)
     if problem:
         wrong_type = isinstance(value, str) != (metric.kind is MetricKind.STATE)
         yield (Reason.SCHEMA if wrong_type else Reason.OUT_OF_RANGE), FieldError(path, problem)
+
+
+def _not_finite(value: float) -> str | None:
+    """Why a number cannot be stored as a finite 64-bit float, or None if it can."""
+    if value != value:
+        return "NaN is not a measurement"
+    if not -_FLOAT_MAX <= value <= _FLOAT_MAX:
+        return f"{value!r:.40} is beyond the range of a 64-bit float"
+    return None
+
+
+def _number_problems(path: str, value: float) -> Iterator[Problem]:
+    problem = _not_finite(value)
+    if problem:
+        yield Reason.OUT_OF_RANGE, FieldError(path, problem)
+
+
+def _text_problems(path: str, value: str) -> Iterator[Problem]:
+    if len(value) > MAX_TEXT_VALUE:
+        yield Reason.SCHEMA, FieldError(path, f"a string value has at most {MAX_TEXT_VALUE} "
+                                        f"characters, got {len(value)}")
+    elif _CONTROL.search(value):
+        yield Reason.SCHEMA, FieldError(path, "a string value holds no control characters")
 
 
 def _unknown_metric(spec: EquipmentSpec, name: str) -> str:

@@ -15,6 +15,7 @@ written a message at a time: the values in one flat tuple, their types and bound
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,9 +25,9 @@ from typing import Any
 import orjson
 
 from contract.catalogue import CATALOGUE, CUSTOM_PREFIX, EquipmentType, MetricKind
-from contract.codec import EARLIEST_MS, Limits
+from contract.codec import CUSTOM_NAME, EARLIEST_MS, Limits
 from contract.errors import ContractError
-from contract.messages import CONTRACT_VERSION, MAX_SAMPLES_PER_MESSAGE
+from contract.messages import CONTRACT_VERSION, INT64_MAX, MAX_SAMPLES_PER_MESSAGE
 from contract.points import field_key, field_value, telemetry_series
 from contract.topics import DeviceId, MessageKind, Topic, parse_topic
 
@@ -37,7 +38,7 @@ _DEFAULT_LIMITS = Limits()
 
 
 _NUMBER, _STATE, _CUSTOM = range(3)  # what a metric's value must be
-_ANY_NUMBER = (-float("inf"), float("inf"))
+_ANY_NUMBER = (-sys.float_info.max, sys.float_info.max)
 _NUMBER_TYPES = frozenset({float, int})
 # `%r` of an int is its digits, `line_protocol` writes repr(float(int)): the same text only
 # while the float holds the int exactly. Beyond that, a message takes the slow path.
@@ -85,7 +86,7 @@ def _plan(device_type: str, names: tuple[str, ...]) -> _Plan | None:
     for name in sorted(names):
         if name in known:
             fields.append(known[name])
-        elif name.startswith(CUSTOM_PREFIX):
+        elif name.startswith(CUSTOM_PREFIX) and CUSTOM_NAME.fullmatch(name):
             fields.append((name, f"{field_key(name)}=", _CUSTOM, *_ANY_NUMBER, frozenset()))
         else:
             return None
@@ -217,7 +218,7 @@ def _ordinary_envelope(body: Any) -> bool:
     version, device_type, seq, samples = (body[k] for k in ("v", "device_type", "seq", "samples"))
     return (type(version) is int and version == CONTRACT_VERSION
             and type(device_type) is str and device_type in _CATALOGUE_FIELDS
-            and type(seq) is int and seq >= 0
+            and type(seq) is int and 0 <= seq <= INT64_MAX
             and type(body.get("historical", False)) is bool
             and type(samples) is list and 0 < len(samples) <= MAX_SAMPLES_PER_MESSAGE)
 
@@ -239,7 +240,7 @@ def _fields(values: Any, device_type: str) -> str | None:
             # Every number is a float field (see `points._field`), written without a bare ".0".
             text = repr(value) if kind is float else repr(float(value))
             fields.append(prefix + (text[:-2] if text[-2:] == ".0" else text))
-        elif kind is str and must_be is not _NUMBER:
+        elif kind is str and must_be is _STATE:
             if states and value not in states:
                 return None
             fields.append(prefix + field_value(value))

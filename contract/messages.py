@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -25,10 +26,25 @@ CONTRACT_VERSION = 1
 MAX_SAMPLES_PER_MESSAGE = 10_000
 WIRE = "wire"  # validation context of payloads decoded from bytes
 
-TimestampMs = Annotated[
-    StrictInt, Field(ge=0, description="Milliseconds since 1970-01-01T00:00:00Z.")]
+INT64_MAX = 2**63 - 1  # InfluxDB's integer fields are signed 64-bit
+LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+TimestampMs = Annotated[StrictInt, Field(ge=0, le=LAST_MS, description="Milliseconds since "
+                                         "1970-01-01T00:00:00Z.")]
+Count = Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
+# A finite float: an integer is taken as one, a bool or a string is not.
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+# A value's range is checked by the codec (`codec._value_problems`): a non-finite number or
+# one beyond a float's range is out of range, a string is only for state metrics.
 Value = StrictFloat | StrictInt | StrictStr
 Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
+# Text that becomes an InfluxDB string field or key: no control characters (a newline
+# would split a line of line protocol).
+Text = Annotated[StrictStr, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]
+# Names of metrics, and of a status message's drop reasons and an event's values, which
+# become field keys: nothing a field key must escape.
+METRIC_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+Key = Annotated[str, Field(pattern=METRIC_NAME_PATTERN)]
 
 
 class _Payload(BaseModel):
@@ -42,6 +58,9 @@ class _Payload(BaseModel):
         # Code may omit `v`; a payload from the wire must say which contract it follows.
         if info.context == WIRE and isinstance(data, dict) and "v" not in data:
             raise ValueError("missing contract version field 'v'")
+        # The integer 1: neither `true` nor `1.0`, which a lax literal would take for it.
+        if isinstance(data, dict) and "v" in data and type(data["v"]) is not int:
+            raise ValueError(f"unsupported contract version {data['v']!r}: it is the integer 1")
         return data
 
 
@@ -58,9 +77,10 @@ class DataMessage(_Payload):
     """A batch of samples. `seq` increases by one per data message of a device, across restarts."""
 
     device_type: EquipmentType
-    seq: Annotated[StrictInt, Field(ge=0)]
+    seq: Count
     samples: list[Sample] = Field(min_length=1, max_length=MAX_SAMPLES_PER_MESSAGE)
-    historical: bool = Field(False, description="True when replayed from the agent's backlog.")
+    historical: StrictBool = Field(False, description="True when replayed from the agent's "
+                                   "backlog.")
 
 
 class MetricDeclaration(BaseModel):
@@ -68,12 +88,12 @@ class MetricDeclaration(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-    unit: str
+    name: Key
+    unit: Text = Field(max_length=32)
     kind: MetricKind
-    period_s: Annotated[float, Field(gt=0, description="Declared sampling period in seconds.")]
-    minimum: float | None = None
-    maximum: float | None = None
+    period_s: Annotated[Number, Field(gt=0, description="Declared sampling period in seconds.")]
+    minimum: Number | None = None
+    maximum: Number | None = None
 
     @classmethod
     def of(cls, spec: MetricSpec, period_s: float) -> MetricDeclaration:
@@ -85,43 +105,46 @@ class MetricDeclaration(BaseModel):
 class AgentInfo(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=64)
-    version: str = Field(min_length=1, max_length=32)
-    firmware: str = Field("", max_length=64, description="Firmware of the equipment controller.")
+    name: Text = Field(min_length=1, max_length=64)
+    version: Text = Field(min_length=1, max_length=32)
+    firmware: Text = Field("", max_length=64, description="Firmware of the equipment controller.")
 
 
 class BirthMessage(_Payload):
     """Sent on every connect (retained): what the device is and what it will send."""
 
     ts: TimestampMs
-    session: Annotated[StrictInt, Field(ge=0, description="Increments on every connect.")]
+    session: Annotated[Count, Field(description="Increments on every connect.")]
     device_type: EquipmentType
-    next_seq: Annotated[StrictInt, Field(ge=0, description="The seq of the next data message.")]
+    next_seq: Annotated[Count, Field(description="The seq of the next data message.")]
     agent: AgentInfo
-    metrics: list[MetricDeclaration] = Field(min_length=1)
-    meta: dict[str, str] = Field(default_factory=dict, description="Vendor, model, serial, ...")
+    metrics: list[MetricDeclaration] = Field(min_length=1, max_length=256)
+    meta: dict[str, str] = Field(default_factory=dict, max_length=64,
+                                 description="Vendor, model, serial, ...")
 
 
 class DeathMessage(_Payload):
     """The last will, registered at connect; the broker publishes it when the device vanishes."""
 
     ts: TimestampMs = Field(description="When the session that this will belongs to started.")
-    session: Annotated[StrictInt, Field(ge=0)]
+    session: Count
 
 
 class StatusMessage(_Payload):
     """Periodic health of the agent and its store-and-forward queue."""
 
     ts: TimestampMs
-    session: Annotated[StrictInt, Field(ge=0)]
-    queue_depth: Annotated[StrictInt, Field(ge=0, description="Samples waiting to be sent.")]
+    session: Count
+    queue_depth: Annotated[Count, Field(description="Samples waiting to be sent.")]
     oldest_queued_ts: TimestampMs | None = None
-    dropped: dict[str, Annotated[StrictInt, Field(ge=0)]] = Field(
-        default_factory=dict, description="Samples dropped since start, by reason.")
-    clock_offset_ms: StrictInt | None = Field(None, description="Device clock minus reference.")
-    agent_version: str = Field(max_length=32)
-    firmware: str = Field("", max_length=64)
-    uptime_s: Annotated[float, Field(ge=0)] = 0.0
+    dropped: dict[Key, Count] = Field(
+        default_factory=dict, max_length=32, description="Samples dropped since start, by "
+        "reason; their sum must fit a 64-bit integer.")
+    clock_offset_ms: Annotated[StrictInt, Field(ge=-LAST_MS, le=LAST_MS)] | None = Field(
+        None, description="Device clock minus reference.")
+    agent_version: Text = Field(max_length=32)
+    firmware: Text = Field("", max_length=64)
+    uptime_s: Annotated[Number, Field(ge=0)] = 0.0
 
 
 EventName = Literal[
@@ -135,10 +158,11 @@ class EventMessage(_Payload):
 
     ts: TimestampMs
     event: EventName
-    metric: str | None = Field(None, description="The metric concerned, if any.")
-    detail: str = Field("", max_length=1024)
-    values: dict[str, float] = Field(
-        default_factory=dict, description="For meter_replaced: old_final and new_initial.")
+    metric: Key | None = Field(None, description="The metric concerned, if any.")
+    detail: Text = Field("", max_length=1024)
+    values: dict[Key, Number] = Field(
+        default_factory=dict, max_length=32,
+        description="For meter_replaced: old_final and new_initial.")
 
 
 Message = DataMessage | BirthMessage | DeathMessage | StatusMessage | EventMessage

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from contract.messages import (
+    INT64_MAX,
     BirthMessage,
     DataMessage,
     DeathMessage,
@@ -80,7 +81,8 @@ def _field(value: float | int | str) -> FieldValue:
 def _status_point(topic: Topic, message: StatusMessage) -> Point:
     fields: dict[str, FieldValue] = {
         "session": message.session, "queue_depth": message.queue_depth,
-        "dropped_total": sum(message.dropped.values()), "agent_version": message.agent_version,
+        "dropped_total": min(sum(message.dropped.values()), INT64_MAX),
+        "agent_version": message.agent_version,
         "uptime_s": float(message.uptime_s)}
     fields.update({f"dropped_{reason}": count for reason, count in message.dropped.items()})
     if message.oldest_queued_ts is not None:

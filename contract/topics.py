@@ -106,3 +106,20 @@ def subscription(kind: MessageKind | None = None, site: str = "+") -> str:
 def shared_subscription(group: str, kind: MessageKind | None = None, site: str = "+") -> str:
     """MQTT 5 shared subscription, so that workers of one group split the load."""
     return f"$share/{group}/{subscription(kind, site)}"
+
+
+def every_topic(site: str = "+") -> str:
+    """Topic filter for every message under the prefix (of one site), malformed topics
+    included (a level too many or too few, a trailing slash, a kind in capitals), so that
+    ingest sees each one and dead-letters what is not a device topic instead of losing it."""
+    return f"{ROOT}/#" if site == "+" else f"{PREFIX}/{site}/#"
+
+
+ACKNOWLEDGEMENTS = "ack"  # the level below a device's prefix where ingest acknowledges
+
+
+def is_acknowledgement(topic: str) -> bool:
+    """Whether a topic is under a device's `prefix/ack/`, where only ingest publishes (the
+    device's ACL forbids the device itself to)."""
+    parts = topic.split("/", 6)
+    return len(parts) == 7 and parts[5] == ACKNOWLEDGEMENTS and "/".join(parts[:2]) == PREFIX

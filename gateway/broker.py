@@ -208,7 +208,7 @@ class DynsecAdmin:
             {"command": "deleteClient", "username": username},
             {"command": "deleteRole", "rolename": role},
             {"command": "createRole", "rolename": role, "acls": [
-                {**acl, "priority": 0} for acl in device_acls(topic_prefix)]},
+                {"priority": 0, **acl} for acl in device_acls(topic_prefix)]},
             {"command": "createClient", "username": username, "password": password,
              "clientid": client_id, "roles": [{"rolename": role, "priority": 0}]},
         ])

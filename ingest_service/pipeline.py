@@ -26,6 +26,7 @@ from adapters.clock import Clock
 from contract import ContractError, DataMessage, Envelope, Point, decode, line_protocol
 from contract.fast import FastData, fast_data
 from contract.points import to_points
+from contract.topics import is_acknowledgement
 from ingest_service.poison import POISON, InFlight, NoInFlight
 from ingest_service.quality import SequenceTracker, quality_points
 from ingest_service.settings import BatchSettings
@@ -120,6 +121,9 @@ class Pipeline:
         batch.deliveries.append(inbound.delivery)
         self._received += 1
         self._stats.messages_in += 1
+        if is_acknowledgement(inbound.topic):  # ingest's own, come back through `loopmeter/#`
+            self._stats.own_acks += 1
+            return
         if self._in_flight.begin(inbound.topic, inbound.payload, inbound.redelivered):
             log.error("a message on %s killed the worker before: dead-lettered", inbound.topic)
             self._dead_letter(inbound, POISON, "the worker died while processing this message; "

@@ -23,7 +23,7 @@ from adapters.clock import Clock, SystemClock
 from adapters.influx import InfluxError, InfluxQL, PointWriter
 from adapters.mqtt import Session
 from adapters.ops_http import OpsServer
-from contract import shared_subscription, subscription
+from contract.topics import every_topic
 from ingest_service.pipeline import Batch, Inbound, Pipeline
 from ingest_service.poison import InFlightMarker, marker_path
 from ingest_service.policy import ConcurrentWriter, retry_backoff, write_policy
@@ -44,9 +44,10 @@ _INBOX_CHUNKS = 16
 
 
 def _topic_filter(settings: IngestSettings) -> str:
+    """Everything under the prefix: a message on a malformed topic is dead-lettered."""
     if settings.subscription == "shared":
-        return shared_subscription(settings.group, site=settings.site)
-    return subscription(site=settings.site)
+        return f"$share/{settings.group}/{every_topic(settings.site)}"
+    return every_topic(settings.site)
 
 
 class IngestService:

@@ -35,6 +35,7 @@ class Stats:
     """Counters since the worker started (cumulative) and gauges of its state now."""
 
     messages_in: int = 0
+    own_acks: int = 0  # acknowledgements ingest published and received back: not stored
     points_written: int = 0
     points_spooled: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)

@@ -195,7 +195,7 @@ _CONTROL_DYNSEC = [
     acl("unsubscribePattern", "$CONTROL/dynamic-security/#"),
 ]
 # Ingest publishes each device's acknowledgements under that device's own prefix.
-_INGEST_ACLS = [*_READ_LOOPMETER, acl("publishClientSend", "loopmeter/v1/+/+/+/ack")]
+_INGEST_ACLS = [*_READ_LOOPMETER, acl("publishClientSend", "loopmeter/v1/+/+/+/ack/#")]
 # The gateway publishes what devices send it over HTTP, as those devices.
 _GATEWAY_ACLS = [*_READ_LOOPMETER, acl("publishClientSend", "loopmeter/v1/#")]
 _ROLES: dict[str, list[dict[str, Any]]] = {

@@ -27,5 +27,7 @@ def device_acls(topic_prefix: str) -> list[dict[str, Any]]:
     nor publish (retained or not) on them.
     """
     subtree = f"{topic_prefix}/#"
-    return [acl(kind, subtree) for kind in ("publishClientSend", "publishClientReceive",
-                                            "subscribePattern", "unsubscribePattern")]
+    # Evaluated first: acknowledgements under `prefix/ack/` come from ingest only.
+    forged = {**acl("publishClientSend", f"{topic_prefix}/ack/#", allow=False), "priority": 1}
+    return [forged, *(acl(kind, subtree) for kind in (
+        "publishClientSend", "publishClientReceive", "subscribePattern", "unsubscribePattern"))]

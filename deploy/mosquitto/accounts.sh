@@ -5,7 +5,7 @@
 # Access is denied by default: a login may do only what one of its roles allows.
 #   loopmeter-reader   read every topic under loopmeter/, also as an MQTT 5 shared
 #                      subscription (malformed topics too: ingest dead-letters them)
-#   loopmeter-acks     publish devices' acknowledgements (loopmeter/v1/+/+/+/ack)
+#   loopmeter-acks     publish devices' acknowledgements (loopmeter/v1/+/+/+/ack/#)
 #   loopmeter-devices  publish as any device (the demo simulator, the gateway's HTTP ingest)
 #   ingest: reader and acks, pinned to client id loopmeter-ingest-0 (no other client can
 #   take over its persistent session); simulator: devices; gateway: reader and devices, plus
@@ -66,7 +66,7 @@ done
 new_role loopmeter-reader subscribePattern 'loopmeter/#' \
     subscribePattern '$share/+/loopmeter/#' publishClientReceive 'loopmeter/#' \
     unsubscribePattern 'loopmeter/#'
-new_role loopmeter-acks publishClientSend 'loopmeter/v1/+/+/+/ack'
+new_role loopmeter-acks publishClientSend 'loopmeter/v1/+/+/+/ack/#'
 new_role loopmeter-devices publishClientSend 'loopmeter/v1/#'
 new_client ingest "$MQTT_INGEST_PASSWORD" loopmeter-ingest-0 loopmeter-reader loopmeter-acks
 new_client simulator "$MQTT_SIMULATOR_PASSWORD" "" loopmeter-devices

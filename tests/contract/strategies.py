@@ -67,6 +67,7 @@ death_messages = st.builds(DeathMessage, ts=timestamps, session=st.integers(0, 1
 event_messages = st.builds(
     EventMessage, ts=timestamps,
     event=st.sampled_from(["counter_reset", "meter_replaced", "fault", "repair"]),
-    metric=st.none() | st.just("energy_kwh"), detail=st.text(max_size=30),
+    metric=st.none() | st.just("energy_kwh"), detail=st.text(max_size=30).filter(
+        lambda text: text.isprintable()),
     values=st.dictionaries(st.sampled_from(["old_final", "new_initial"]),
                            st.floats(0, 1e9, allow_nan=False)))

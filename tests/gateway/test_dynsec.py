@@ -50,9 +50,11 @@ def test_create_starts_clean_pins_the_client_id_and_confines_the_role_to_the_pre
     assert [c["command"] for c in batch] == ["deleteClient", "deleteRole", "createRole",
                                              "createClient"]
     assert batch[2]["acls"] == [
-        {"acltype": kind, "topic": "loopmeter/v1/a/b/c/#", "allow": True, "priority": 0}
-        for kind in ("publishClientSend", "publishClientReceive", "subscribePattern",
-                     "unsubscribePattern")]
+        {"acltype": "publishClientSend", "topic": "loopmeter/v1/a/b/c/ack/#", "allow": False,
+         "priority": 1},
+        *({"acltype": kind, "topic": "loopmeter/v1/a/b/c/#", "allow": True, "priority": 0}
+          for kind in ("publishClientSend", "publishClientReceive", "subscribePattern",
+                       "unsubscribePattern"))]
     assert batch[3]["clientid"] == "dev.a.b.c"
     assert batch[3]["roles"] == [{"rolename": batch[2]["rolename"], "priority": 0}]
     assert len({c["correlationData"] for c in batch}) == 1

@@ -361,3 +361,25 @@ def test_a_message_that_breaks_the_decoder_is_dead_lettered_not_fatal(
     [entry] = rig.letters.entries()
     assert (entry.letter.reason, entry.letter.detail) == ("internal_error",
                                                           "RecursionError: a decoder bug")
+
+
+@pytest.mark.parametrize("topic", [
+    "loopmeter/v1/s1/l1/m1/data/extra", "loopmeter/v1/s1/l1/m1/data/", "loopmeter/v1/s1/l1/m1",
+    "loopmeter/v1/s1/l1/m1/DATA", "loopmeter/v1/S1/l1/m1/data", "loopmeter/v1/", "loopmeter/x"])
+def test_a_message_on_a_malformed_topic_is_dead_lettered_as_bad_topic(tmp_path: Path,
+                                                                     topic: str) -> None:
+    rig = Rig(tmp_path)
+    delivery = rig.offer(data_payload(0, 1_700_000_000_000), topic)
+    rig.pipeline.flush()
+    assert rig.acks.acked == [delivery]
+    assert [(e.letter.reason, e.letter.topic) for e in rig.letters.entries()] == [
+        ("bad_topic", topic)]
+
+
+def test_ingest_s_own_acknowledgements_are_acknowledged_and_not_stored(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    delivery = rig.offer(b'{"v":1}', "loopmeter/v1/s1/l1/m1/ack/durable")
+    rig.pipeline.flush()
+    assert rig.acks.acked == [delivery]
+    assert rig.letters.entries() == [] and not rig.db.points
+    assert rig.stats.own_acks == 1

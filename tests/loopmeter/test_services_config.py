@@ -125,7 +125,7 @@ def test_admin_may_drive_dynsec_and_ingest_only_reads_and_acknowledges() -> None
     assert reading | control <= _acls(config, "gateway")
     assert reading <= _acls(config, "ingest")
     assert {acl for acl in _acls(config, "ingest") if acl[0] == "publishClientSend"} == {
-        ("publishClientSend", "loopmeter/v1/+/+/+/ack")}
+        ("publishClientSend", "loopmeter/v1/+/+/+/ack/#")}
 
 
 def test_access_is_denied_by_default() -> None:
@@ -145,6 +145,8 @@ def test_a_pinned_account_carries_its_client_id() -> None:
 
 def test_a_device_may_only_touch_its_own_subtree() -> None:
     acls = device_acls("loopmeter/v1/s/l/d")
+    assert [(acl["acltype"], acl["topic"], acl["priority"]) for acl in acls
+            if not acl["allow"]] == [("publishClientSend", "loopmeter/v1/s/l/d/ack/#", 1)]
     assert {(acl["acltype"], acl["topic"]) for acl in acls if acl["allow"]} == {
         (kind, "loopmeter/v1/s/l/d/#") for kind in (
             "publishClientSend", "publishClientReceive", "subscribePattern",
