@@ -14,6 +14,7 @@ from adapters.influx import InfluxQL
 from carbon import Ledger, SQLiteStore, load_registry
 from contract import DataMessage, subscription
 from gateway.api import problems
+from gateway.api.guard import RequestGuard
 from gateway.api.routes import audit, devices, health, ingest, metrics, reports
 from gateway.broker import DynsecAdmin, MqttLink, MqttPublisher
 from gateway.context import Adapters, Gateway, Telemetry
@@ -75,6 +76,8 @@ def create_app(settings: GatewaySettings | None = None, *,
     problems.install(app)
     for module in (devices, ingest, metrics, reports, audit, health):
         app.include_router(module.router)
+    # Inside the observing middleware, so that what the guard refuses is counted too.
+    app.add_middleware(RequestGuard, settings=settings, clock=clock)
     app.middleware("http")(_observed(telemetry))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -68,6 +68,14 @@ class GatewaySettings(BaseSettings):
                                                    "online state, sequence gaps and backlog.")
     max_ingest_bytes: int = Field(1_048_576, gt=0, description="Largest HTTP ingest body "
                                                                "accepted, in bytes.")
+    max_body_bytes: int = Field(65_536, gt=0, description="Largest body of any other request, "
+                                                          "in bytes; larger ones are 413 "
+                                                          "before they are read.")
+    rate_limit_per_s: float = Field(50.0, gt=0, description="Requests per second one token may "
+                                                            "make, sustained; beyond it 429 "
+                                                            "with Retry-After.")
+    rate_limit_burst: int = Field(100, ge=1, description="Requests one token may make at once "
+                                                         "before the sustained rate applies.")
     max_points: int = Field(10_000, gt=0, description="Most time buckets one series query may "
                                                       "return; larger requests get a 422.")
     carbon: CarbonReportSettings = Field(default_factory=CarbonReportSettings,

@@ -52,9 +52,12 @@ class Harness:
         return record.id, {"Authorization": f"Bearer {token}"}
 
 
-def fake_settings() -> GatewaySettings:
-    # registry_path is not opened: the fake adapters hand the app its registry.
-    return GatewaySettings(public_url="https://gw.example")
+def fake_settings(**overrides: object) -> GatewaySettings:
+    # registry_path is not opened: the fake adapters hand the app its registry. The fake
+    # clock stands still, so the rate limit's burst is what a test may spend in all.
+    options: dict[str, object] = {"public_url": "https://gw.example",
+                                  "rate_limit_burst": 1_000_000}
+    return GatewaySettings(**{**options, **overrides})  # type: ignore[arg-type]
 
 
 @dataclass
@@ -72,7 +75,8 @@ class FakeGateway:
     records: dict[Role, tuple[TokenRecord, str]]
 
 
-def fake_gateway(registry_path: Path | str = ":memory:") -> FakeGateway:
+def fake_gateway(registry_path: Path | str = ":memory:",
+                 settings: GatewaySettings | None = None) -> FakeGateway:
     clock = FakeClock()
     registry = Registry(registry_path)
     broker, publisher, reader = FakeBroker(), FakePublisher(), FakeReader()
@@ -87,7 +91,7 @@ def fake_gateway(registry_path: Path | str = ":memory:") -> FakeGateway:
                        checks={"registry": registry.ping, "broker": lambda: not broker.down})
 
     records = {role: create_token(registry, role, role.value, clock) for role in Role}
-    app = create_app(fake_settings(), adapters=adapters, clock=clock)
+    app = create_app(settings or fake_settings(), adapters=adapters, clock=clock)
     return FakeGateway(app, registry, broker, publisher, reader, liveness, clock, ledger,
                        records)
 

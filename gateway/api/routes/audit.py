@@ -13,6 +13,7 @@ from gateway.api.deps import GatewayDep, ReportViewer
 from gateway.api.models import IDENTIFIER, at_ms
 from gateway.api.problems import problem_responses
 
+MAX_SEQ = 2**63 - 1  # SQLite's largest integer: a larger seq is a 422, never a 500
 router = APIRouter(prefix="/v1/ledger", tags=["audit"], responses=problem_responses(401, 403, 422))
 
 
@@ -55,7 +56,8 @@ class ChainVerification(BaseModel):
 def ledger_records(gateway: GatewayDep, _principal: ReportViewer,
                    site: Annotated[str | None, Query(pattern=IDENTIFIER)] = None,
                    period: Annotated[str | None, Query(max_length=16)] = None,
-                   after_seq: Annotated[int, Query(ge=0, description="Page after this seq.")]
+                   after_seq: Annotated[int, Query(ge=0, le=MAX_SEQ,
+                                                   description="Page after this seq.")]
                    = 0,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                    ) -> list[LedgerRecordPublic]:
@@ -65,7 +67,7 @@ def ledger_records(gateway: GatewayDep, _principal: ReportViewer,
 
 
 @router.get("/records/{seq}", responses=problem_responses(404))
-def ledger_record(seq: Annotated[int, Path(ge=1)], gateway: GatewayDep,
+def ledger_record(seq: Annotated[int, Path(ge=1, le=MAX_SEQ)], gateway: GatewayDep,
                   _principal: ReportViewer) -> LedgerRecordFull:
     """One record with its full body, to recompute its hash independently."""
     record = gateway.adapters.reports.record(seq)
