@@ -1,4 +1,5 @@
-"""Dependencies as `Annotated` aliases: the gateway context, the caller and its role."""
+"""What the routes share: dependencies as `Annotated` aliases (the gateway context, the caller
+and its role) and the checks several routes make. Routes import this, never each other."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.context import Gateway
+from gateway.core.errors import NotFound
 from gateway.core.security import Role
-from gateway.registry import TokenRecord
+from gateway.registry import DeviceRecord, TokenRecord
 from gateway.tokens import authenticate
 
 _bearer = HTTPBearer(auto_error=False, scheme_name="ApiToken",
@@ -67,3 +69,13 @@ MetricsViewer = Annotated[TokenRecord, Depends(
 ReportViewer = Annotated[TokenRecord, Depends(
     RequireRole(Role.ADMIN, Role.OPERATOR, Role.AUDITOR))]
 Monitor = Annotated[TokenRecord, Depends(RequireRole(Role.ADMIN, Role.OPERATOR))]
+
+
+def owned_device(gateway: Gateway, principal: TokenRecord, device_id: str) -> DeviceRecord:
+    """The device, if it exists and the principal may manage it."""
+    record = gateway.registry.device(device_id)
+    if record is None:
+        raise NotFound(f"no device {device_id}")
+    if principal.role is Role.EQUIPMENT_MAKER and record.owner != principal.id:
+        raise HTTPException(403, "Equipment makers manage only the devices they registered.")
+    return record

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import yaml
-from fastapi import APIRouter, HTTPException, Path, Response, status
+from fastapi import APIRouter, Path, Response, status
 
 from contract import DeviceId
-from gateway.api.deps import DeviceManager, GatewayDep
+from gateway.api.deps import DeviceManager, GatewayDep, owned_device
 from gateway.api.models import (
     DEVICE_ID,
     ConnectionBundle,
@@ -18,10 +18,9 @@ from gateway.api.models import (
 )
 from gateway.api.problems import problem_responses
 from gateway.context import Gateway
-from gateway.core.errors import NotFound
 from gateway.core.security import Role
 from gateway.devices import Credentials
-from gateway.registry import DeviceRecord, TokenRecord
+from gateway.registry import DeviceRecord
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"],
                    responses=problem_responses(401, 403, 422))
@@ -35,16 +34,6 @@ def public(gateway: Gateway, record: DeviceRecord) -> DevicePublic:
     liveness = LivenessPublic.of(state, gateway.clock.now_ms(),
                                  int(gateway.settings.offline_after_s * 1000))
     return DevicePublic.of(record, liveness)
-
-
-def owned_device(gateway: Gateway, principal: TokenRecord, device_id: str) -> DeviceRecord:
-    """The device, if it exists and the principal may manage it."""
-    record = gateway.registry.device(device_id)
-    if record is None:
-        raise NotFound(f"no device {device_id}")
-    if principal.role is Role.EQUIPMENT_MAKER and record.owner != principal.id:
-        raise HTTPException(403, "Equipment makers manage only the devices they registered.")
-    return record
 
 
 def bundle(gateway: Gateway, record: DeviceRecord, credentials: Credentials) -> ConnectionBundle:

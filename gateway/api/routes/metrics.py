@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from adapters.influx import InfluxError, QueryFailed, Series
 from contract import DeviceId
-from gateway.api.deps import GatewayDep, MetricsViewer
+from gateway.api.deps import GatewayDep, MetricsViewer, owned_device
 from gateway.api.models import (
     IDENTIFIER,
     AggregateResult,
@@ -20,7 +20,6 @@ from gateway.api.models import (
     at_ms,
 )
 from gateway.api.problems import problem_responses
-from gateway.api.routes.devices import owned_device
 from gateway.context import Gateway
 from gateway.core.errors import Invalid, Unavailable
 from gateway.core.security import Role
