@@ -24,9 +24,9 @@ from carbon.counters import CounterEvent, EventKind, Reading
 from carbon.figures import Row
 from carbon.periods import Period
 from contract.catalogue import EquipmentType
-from contract.points import DEVICE_EVENT, TELEMETRY, FieldValue, Point
+from contract.points import DEVICE_EVENT, ENERGY_CARBON, TELEMETRY, FieldValue, Point
 
-MEASUREMENT = "energy_carbon"
+MEASUREMENT = ENERGY_CARBON
 _NS = 1_000_000
 _GROUP = "GROUP BY line, device, device_type"
 _EVENT_KINDS = {k.value: k for k in EventKind}

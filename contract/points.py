@@ -22,10 +22,21 @@ from contract.messages import (
 )
 from contract.topics import DeviceId, Topic
 
+# Every measurement Loopmeter writes, named once here for its writers and its readers (the
+# gateway's queries, the carbon engine's reader, the dashboards).
+# From device messages (`to_points`, written by the ingest service):
 TELEMETRY = "telemetry"
 LIFECYCLE = "device_lifecycle"
 AGENT_STATUS = "agent_status"
 DEVICE_EVENT = "device_event"
+# The ingest service's own accounts: per-device stream quality, its workers, dropped messages.
+INGEST_QUALITY = "ingest_quality"
+INGEST_HEALTH = "ingest_health"
+DEAD_LETTERS = "dead_letters"
+# The energy-carbon engine's figures per site, line and period.
+ENERGY_CARBON = "energy_carbon"
+MEASUREMENTS = frozenset({TELEMETRY, LIFECYCLE, AGENT_STATUS, DEVICE_EVENT, INGEST_QUALITY,
+                          INGEST_HEALTH, DEAD_LETTERS, ENERGY_CARBON})
 
 FieldValue = float | int | str | bool
 

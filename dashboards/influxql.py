@@ -13,6 +13,8 @@ from typing import Literal
 
 from grafana_foundation_sdk.cog import builder, variants
 
+from contract.points import ENERGY_CARBON, TELEMETRY
+
 ResultFormat = Literal["time_series", "table"]
 TIME_FILTER = "$timeFilter"
 INTERVAL = "$__interval"
@@ -64,6 +66,11 @@ def differs(tag: str, value: str) -> str:
     return f"\"{tag}\" != '{value}'"
 
 
+def source(measurement: str) -> str:
+    """The FROM clause of one measurement; take its name from `contract.points`."""
+    return f'FROM "{measurement}"'
+
+
 def where(*conditions: str) -> str:
     """A WHERE clause that always includes the dashboard's time range."""
     return "WHERE " + " AND ".join((*conditions, TIME_FILTER))
@@ -71,7 +78,7 @@ def where(*conditions: str) -> str:
 
 def carbon(level: str, period: str, *conditions: str) -> str:
     """FROM and WHERE for the energy-carbon engine's figures at one level and period."""
-    return (f'FROM "energy_carbon" '
+    return (f'{source(ENERGY_CARBON)} '
             f'{where(equals("level", level), equals("period", period), *conditions)}')
 
 
@@ -82,6 +89,6 @@ def per_line_sum(inner_select: str, *conditions: str) -> str:
     in a subquery, bucketed by the dashboard interval, and summed per line outside it.
     """
     grouping = f"GROUP BY time({INTERVAL})"
-    inner = (f'SELECT {inner_select} FROM "telemetry" {where(*conditions)} '
+    inner = (f'SELECT {inner_select} {source(TELEMETRY)} {where(*conditions)} '
              f'{grouping}, "site", "line", "device"')
     return f'SELECT sum("v") FROM ({inner}) {where()} {grouping}, "site", "line"'

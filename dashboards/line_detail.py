@@ -5,16 +5,17 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import QueryVariable
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from contract.points import AGENT_STATUS, DEVICE_EVENT, TELEMETRY
 from dashboards import panels
-from dashboards.influxql import INTERVAL, carbon, matches, where
+from dashboards.influxql import INTERVAL, carbon, matches, source, where
 
 UID = "loopmeter-line-detail"
 SELECTED = (matches("site"), matches("line"), matches("device"))
 DEVICE_ALIAS = "$tag_device"
 
 
-def _per_device(select: str, measurement: str = "telemetry") -> str:
-    return (f'SELECT {select} FROM "{measurement}" {where(*SELECTED)} '
+def _per_device(select: str, measurement: str = TELEMETRY) -> str:
+    return (f'SELECT {select} {source(measurement)} {where(*SELECTED)} '
             f'GROUP BY time({INTERVAL}), "device"')
 
 
@@ -53,7 +54,8 @@ def build() -> Dashboard:
         .with_panel(panels.bars(
             "Output fractions in the time range", "Tonnes per output fraction and residue, "
             "from the out_*_t counters.", panels.TONNES,
-            f'SELECT spread(/^out_.+_t$/) FROM "telemetry" {where(*SELECTED)} GROUP BY "device"',
+            f'SELECT spread(/^out_.+_t$/) {source(TELEMETRY)} {where(*SELECTED)} '
+            'GROUP BY "device"',
             alias=DEVICE_ALIAS))
         .with_panel(panels.bars(
             "Specific electricity in the time range", "Electricity per tonne fed in, per device.",
@@ -62,10 +64,10 @@ def build() -> Dashboard:
             f'{carbon("device", "15m", *SELECTED)} GROUP BY "device"', alias=DEVICE_ALIAS))
         .with_panel(panels.time_series(
             "Agent queue", "Samples waiting in the edge agent's store-and-forward queue.",
-            panels.COUNT, _per_device('max("queue_depth")', "agent_status"), alias=DEVICE_ALIAS))
+            panels.COUNT, _per_device('max("queue_depth")', AGENT_STATUS), alias=DEVICE_ALIAS))
         .with_panel(panels.table_of(
             "Device events", "Events of the selected devices, newest first.", panels.NONE,
-            'SELECT "device", "event", "metric", "detail" FROM "device_event" '
+            f'SELECT "device", "event", "metric", "detail" {source(DEVICE_EVENT)} '
             f"{where(*SELECTED)} ORDER BY time DESC LIMIT 100"))
         .build()
     )

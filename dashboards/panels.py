@@ -24,8 +24,9 @@ from grafana_foundation_sdk.cog import builder, variants
 from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as models
 
+from contract.points import TELEMETRY
 from dashboards.benchmarks import Benchmark
-from dashboards.influxql import InfluxQLQuery, InfluxQLTarget, ResultFormat
+from dashboards.influxql import InfluxQLQuery, InfluxQLTarget, ResultFormat, source
 
 TAG = "loopmeter"
 DATASOURCE_UID = "loopmeter-influxdb"
@@ -169,7 +170,7 @@ def tag_variable(tag: str, label: str, *conditions: str,
                  multi: bool = True) -> builders.QueryVariable:
     """A variable listing the values of a telemetry tag, narrowed by earlier variables."""
     clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    query = f'SHOW TAG VALUES FROM "telemetry" WITH KEY = "{tag}"{clause}'
+    query = f'SHOW TAG VALUES {source(TELEMETRY)} WITH KEY = "{tag}"{clause}'
     return (builders.QueryVariable(tag).label(label).datasource(DATASOURCE).query(query)
             .refresh(models.VariableRefresh.ON_TIME_RANGE_CHANGED).multi(multi)
             .include_all(multi).sort(models.VariableSort.ALPHABETICAL_ASC))

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from contract.points import DEVICE_EVENT, TELEMETRY
 from dashboards import panels
-from dashboards.influxql import INTERVAL, LINE_ALIAS, SITE, carbon, differs, per_line_sum, where
+from dashboards.influxql import (
+    INTERVAL,
+    LINE_ALIAS,
+    SITE,
+    carbon,
+    differs,
+    per_line_sum,
+    source,
+    where,
+)
 
 UID = "loopmeter-plant-overview"
 TODAY = "now/d"
@@ -50,13 +60,14 @@ def build() -> Dashboard:
             _today_per_line('sum("co2_total_kg")'), alias=LINE_ALIAS, time_from=TODAY))
         .with_panel(panels.states(
             "Equipment states", "Operating state of every machine, last value per interval.",
-            f'SELECT last("state") FROM "telemetry" {where(SITE)} '
+            f'SELECT last("state") {source(TELEMETRY)} {where(SITE)} '
             f'GROUP BY time({INTERVAL}), "site", "line", "device"',
             alias="$tag_line / $tag_device"))
         .with_panel(panels.table_of(
             "Alarms and device events", "The latest events the devices reported "
             "(alarms, faults, counter resets, meter replacements).", panels.NONE,
-            'SELECT "site", "line", "device", "event", "metric", "detail" FROM "device_event" '
+            'SELECT "site", "line", "device", "event", "metric", "detail" '
+            f'{source(DEVICE_EVENT)} '
             f"{where(SITE)} ORDER BY time DESC LIMIT 100", span=24))
         .build()
     )

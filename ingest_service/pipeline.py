@@ -25,7 +25,7 @@ from typing import Protocol
 from adapters.clock import Clock
 from contract import ContractError, DataMessage, Envelope, Point, decode, line_protocol
 from contract.fast import FastData, fast_data
-from contract.points import to_points
+from contract.points import DEAD_LETTERS, INGEST_HEALTH, to_points
 from contract.topics import is_acknowledgement
 from ingest_service.poison import POISON, InFlight, NoInFlight
 from ingest_service.quality import SequenceTracker, quality_points
@@ -36,9 +36,8 @@ from ingest_service.store import DurableStore
 
 log = logging.getLogger(__name__)
 
-HEALTH = "ingest_health"
+HEALTH = INGEST_HEALTH
 INTERNAL_ERROR = "internal_error"  # dead-letter reason: decoding raised something unexpected
-DEAD_LETTERS = "dead_letters"
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from contract import DeviceId, Point
-from contract.points import device_tags
+from contract.points import INGEST_QUALITY, device_tags
 
-QUALITY = "ingest_quality"
+QUALITY = INGEST_QUALITY
 
 
 @dataclass(slots=True)
