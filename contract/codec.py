@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -10,7 +11,14 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from contract.catalogue import CATALOGUE, CUSTOM_PREFIX, EquipmentSpec, MetricKind, MetricSpec
+from contract.catalogue import (
+    CATALOGUE,
+    CUSTOM_PREFIX,
+    EquipmentSpec,
+    EquipmentType,
+    MetricKind,
+    MetricSpec,
+)
 from contract.errors import ContractError, FieldError, Reason
 from contract.messages import (
     WIRE,
@@ -57,6 +65,41 @@ def decode(topic: str, payload: bytes, *, now_ms: int, limits: Limits = Limits()
     """Decode one MQTT message; raise ContractError naming the reason and every bad field."""
     parsed = parse_topic(topic)
     return Envelope(parsed, decode_payload(parsed.kind, payload, now_ms=now_ms, limits=limits))
+
+
+_VALUE_PATH = re.compile(r"samples\[\d+\]\.values\..+")
+
+
+def without_bad_values(topic: str, payload: bytes, error: ContractError, *, now_ms: int,
+                       limits: Limits = Limits()) -> Envelope | None:
+    """The data message minus its values of the wrong type or badly named, if `error` is
+    about such values only and nothing else is wrong; None otherwise (or if none is left).
+
+    One bad value must not cost the other values of its sample and message: ingest stores
+    what this returns and dead-letters the message with the error.
+    """
+    if error.reason is not Reason.SCHEMA or not all(
+            _VALUE_PATH.fullmatch(field.path) for field in error.errors):
+        return None
+    try:
+        body = json.loads(payload)
+        spec = CATALOGUE[EquipmentType(body["device_type"])]
+        for sample in body["samples"]:
+            sample["values"] = {name: value for name, value in sample["values"].items()
+                                if _well_typed(spec, name, value)}
+        body["samples"] = [sample for sample in body["samples"] if sample["values"]]
+        return decode(topic, json.dumps(body).encode(), now_ms=now_ms, limits=limits)
+    except (ContractError, ValueError, LookupError, TypeError, AttributeError, RecursionError):
+        return None
+
+
+def _well_typed(spec: EquipmentSpec, name: str, value: object) -> bool:
+    if type(value) not in (int, float, str):
+        return False
+    metric = spec.by_name.get(name)
+    if metric is None:
+        return not name.startswith(CUSTOM_PREFIX) or bool(CUSTOM_NAME.fullmatch(name))
+    return isinstance(value, str) == (metric.kind is MetricKind.STATE)
 
 
 def decode_payload(

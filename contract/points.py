@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from contract.catalogue import CUSTOM_PREFIX
 from contract.messages import (
     INT64_MAX,
     BirthMessage,
@@ -62,7 +63,7 @@ def to_points(topic: Topic, message: Message, received_ms: int) -> list[Point]:
     if isinstance(message, DataMessage):
         tags = device_tags(topic.device, message.device_type.value)
         return [
-            Point(TELEMETRY, tags, {k: _field(v) for k, v in s.values.items()}, s.ts)
+            Point(TELEMETRY, tags, {_key(k, v): _field(v) for k, v in s.values.items()}, s.ts)
             for s in message.samples
         ]
     if isinstance(message, BirthMessage):
@@ -82,6 +83,20 @@ def to_points(topic: Topic, message: Message, received_ms: int) -> list[Point]:
 def telemetry_series(topic: Topic, device_type: str) -> str:
     """The series key (measurement and tags) of a device's telemetry lines."""
     return _series(TELEMETRY, device_tags(topic.device, device_type))
+
+
+# InfluxDB fixes a field's type at its first write in a shard, for every series of the
+# measurement: if one device's custom metric `x_mode` were a string and another's a number,
+# the second device's whole lines would be refused. A custom metric's string values are
+# therefore written under `<name>.text` (a dot is not allowed in metric names), its numbers
+# under `<name>`: whatever any device sends, a field key has one type.
+TEXT_SUFFIX = ".text"
+
+
+def _key(name: str, value: float | int | str) -> str:
+    if isinstance(value, str) and name.startswith(CUSTOM_PREFIX):
+        return name + TEXT_SUFFIX
+    return name
 
 
 def _field(value: float | int | str) -> FieldValue:

@@ -7,7 +7,6 @@ custom-metric pattern) and then quoted; the aggregate and interval come from fix
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -15,10 +14,10 @@ from typing import Any, Protocol
 
 from adapters.influx import Series, quote_identifier
 from contract import CATALOGUE, CUSTOM_PREFIX, MetricKind
+from contract.codec import CUSTOM_NAME
 from contract.points import TELEMETRY
 from gateway.core.errors import Invalid
 
-_CUSTOM_METRIC = re.compile(rf"^{CUSTOM_PREFIX}[a-z0-9_]{{1,62}}$")
 NUMERIC_METRICS = frozenset(
     metric.name for spec in CATALOGUE.values() for metric in spec.metrics
     if metric.kind is not MetricKind.STATE)
@@ -86,7 +85,7 @@ class SeriesReader(Protocol):
 
 def check_metric(name: str) -> str:
     """The metric name, if it may be queried; Invalid otherwise."""
-    if name in NUMERIC_METRICS or _CUSTOM_METRIC.fullmatch(name):
+    if name in NUMERIC_METRICS or CUSTOM_NAME.fullmatch(name):
         return name
     raise Invalid(f"{name!r} is not a numeric catalogue metric nor a custom metric "
                   f"({CUSTOM_PREFIX}...)")

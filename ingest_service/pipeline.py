@@ -24,6 +24,7 @@ from typing import Protocol
 
 from adapters.clock import Clock
 from contract import ContractError, DataMessage, Envelope, Point, decode, line_protocol
+from contract.codec import without_bad_values
 from contract.fast import FastData, fast_data
 from contract.points import DEAD_LETTERS, INGEST_HEALTH, to_points
 from contract.topics import is_acknowledgement
@@ -82,13 +83,26 @@ def _empty() -> Batch:
     return Batch([], [], [], [], [])
 
 
-def _decode(inbound: Inbound) -> FastData | tuple[Envelope, list[Point]]:
-    """The fast path's lines for an ordinary data message, else the precise decoder's verdict."""
+Decoded = tuple[Envelope, list[Point], ContractError | None]
+
+
+def _decode(inbound: Inbound) -> FastData | Decoded:
+    """The fast path's lines for an ordinary data message, else the precise decoder's verdict:
+    the message's points, and the error of the values left out if some were (the rest of a
+    data message is stored when only some values have the wrong type)."""
     fast = fast_data(inbound.topic, inbound.payload, now_ms=inbound.received_ms)
     if fast is not None:
         return fast
-    envelope = decode(inbound.topic, inbound.payload, now_ms=inbound.received_ms)
-    return envelope, to_points(envelope.topic, envelope.message, inbound.received_ms)
+    partial = None
+    try:
+        envelope = decode(inbound.topic, inbound.payload, now_ms=inbound.received_ms)
+    except ContractError as error:
+        salvaged = without_bad_values(inbound.topic, inbound.payload, error,
+                                      now_ms=inbound.received_ms)
+        if salvaged is None:
+            raise
+        envelope, partial = salvaged, error
+    return envelope, to_points(envelope.topic, envelope.message, inbound.received_ms), partial
 
 
 class Pipeline:
@@ -140,11 +154,12 @@ class Pipeline:
     def _accept(self, inbound: Inbound) -> None:
         """Decode, track and batch one message; the batch changes only once nothing can fail."""
         decoded = _decode(inbound)
+        partial = None
         if isinstance(decoded, FastData):
             device, seq, historical = decoded.device, decoded.seq, decoded.historical
             timestamps, lines = decoded.timestamps, decoded.lines
         else:
-            envelope, points = decoded
+            envelope, points, partial = decoded
             lines = [line_protocol(p) for p in points]
             message = envelope.message
             if not isinstance(message, DataMessage):
@@ -157,6 +172,9 @@ class Pipeline:
         if not historical:
             self._batch.newest_ms.append(newest)
         self._add_lines(lines, inbound.topic)
+        if partial is not None:
+            self._dead_letter(inbound, partial.reason.value,
+                              f"{partial} (the message's other values are stored)")
 
     def _dead_letter(self, inbound: Inbound, reason: str, detail: str) -> None:
         self._batch.letters.append(DeadLetter(inbound.received_ms, inbound.topic, "message",

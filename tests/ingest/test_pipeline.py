@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -106,6 +107,7 @@ import sys
 from pathlib import Path
 from ingest_service.poison import InFlightMarker
 InFlightMarker(Path(sys.argv[1])).begin(sys.argv[2], sys.argv[3].encode(), False)
+import json
 import os
 os._exit(137)  # dies in the middle of the message, as an out-of-memory kill would
 """
@@ -383,3 +385,19 @@ def test_ingest_s_own_acknowledgements_are_acknowledged_and_not_stored(tmp_path:
     assert rig.acks.acked == [delivery]
     assert rig.letters.entries() == [] and not rig.db.points
     assert rig.stats.own_acks == 1
+
+
+def test_a_value_of_the_wrong_type_is_dead_lettered_alone(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    ts = rig.clock.now_ms() - 1000
+    body = {"v": 1, "device_type": "electricity_meter", "seq": 0, "samples": [
+        {"ts": ts, "values": {"power_kw": "high", "energy_kwh": 3.5, "x_mode": "auto"}},
+        {"ts": ts + 1, "values": {"power_kw": True}},
+        {"ts": ts + 2, "values": {"power_kw": 2.0, "x_bad\\\\": 1}}]}
+    delivery = rig.offer(json.dumps(body).encode())
+    rig.pipeline.flush()
+    assert rig.acks.acked == [delivery]
+    assert sorted(line.split(" ")[1] for line in rig.db.points.values()) == [
+        "energy_kwh=3.5,x_mode.text=\"auto\"", "power_kw=2"]
+    (letter,) = [entry.letter for entry in rig.letters.entries()]
+    assert letter.reason == "schema" and "other values are stored" in letter.detail
