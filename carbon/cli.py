@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
@@ -14,10 +15,12 @@ import typer
 
 from adapters.cli_errors import HandledGroup
 from adapters.clock import SystemClock
+from adapters.errors import InvalidInput, LoopmeterError
 from adapters.pdf import PdfFailed
+from carbon.closing import describe
 from carbon.document import FORMATS, Reports
 from carbon.document import Format as DocumentFormat
-from carbon.ledger import Ledger, SQLiteStore
+from carbon.ledger import Checkpoint, Ledger, PublicKeys, SQLiteStore
 from carbon.periods import (
     Granularity,
     Period,
@@ -25,10 +28,11 @@ from carbon.periods import (
     sub_periods,
     with_sub_periods,
 )
-from carbon.registry import load_registry
+from carbon.registry import Registry, RegistryError, load_registry
 from carbon.report import enpi_section
 from carbon.service import Runner, build
 from carbon.settings import CarbonSettings
+from carbon.signing import KeyProblem, SiteKeys, load_public
 from contract.site_profile import ProfileError
 
 app = typer.Typer(help="Energy and carbon: factors, period closing, audit ledger, reports.",
@@ -39,6 +43,18 @@ PeriodLabel = Annotated[str, typer.Option(help="2026-10, 2026-10-05, 2026-10-05T
                                                   "2026-10-05T13:15 (site local time).")]
 
 
+key_app = typer.Typer(help="Site keys that sign closed records (Ed25519).",
+                      no_args_is_help=True, cls=HandledGroup)
+checkpoint_app = typer.Typer(help="The ledger head, kept outside the ledger.",
+                             no_args_is_help=True, cls=HandledGroup)
+app.add_typer(key_app, name="key")
+app.add_typer(checkpoint_app, name="checkpoint")
+
+
+class Refused(LoopmeterError):
+    """An operator slip or an untrusted record: nothing is written."""
+
+
 def _period(label: str, settings: CarbonSettings) -> Period:
     try:
         return parse_period(label, settings.zone())
@@ -46,10 +62,57 @@ def _period(label: str, settings: CarbonSettings) -> Period:
         raise typer.BadParameter(str(error), param_hint="--period") from error
 
 
+def _registry(settings: CarbonSettings) -> Registry:
+    """The factor registry, or a one-line error naming the file."""
+    try:
+        return load_registry(settings.factors_path)
+    except (RegistryError, OSError, UnicodeDecodeError) as error:
+        raise InvalidInput(f"cannot read the factor registry {settings.factors_path}: {error}",
+                           "fix LOOPMETER_CARBON_FACTORS_PATH or the file") from error
+
+
+def _existing_ledger(settings: CarbonSettings) -> Ledger:
+    """The ledger, never created here: a misspelt path must not verify as an empty ledger."""
+    try:
+        return Ledger(SQLiteStore(settings.ledger_path, create=False))
+    except FileNotFoundError as error:
+        raise InvalidInput(f"no ledger at {settings.ledger_path}",
+                           "check LOOPMETER_CARBON_LEDGER_PATH; `carbon close` creates the "
+                           "ledger") from error
+
+
+def _keys(settings: CarbonSettings, public_key: Path | None, site: str | None) -> PublicKeys:
+    """Public keys by site: the one given for `site`, else the key directory's."""
+    directory = SiteKeys(settings.keys_dir)
+    if public_key is None:
+        return directory.public
+    if site is None:
+        raise typer.BadParameter("--public-key needs --site", param_hint="--site")
+    try:
+        given = load_public(public_key.read_bytes(), str(public_key))
+    except (OSError, KeyProblem) as error:
+        raise InvalidInput(str(error)) from error
+    return lambda s: given if s == site else directory.public(s)
+
+
+def _check_closable(site: str, periods: list[Period], known: list[str],
+                    settings: CarbonSettings, now_ms: int) -> None:
+    if site not in known:
+        raise Refused(f"unknown site {site!r}: no telemetry for it",
+                      f"sites with telemetry: {', '.join(known) or 'none'}")
+    lateness = settings.allowed_lateness_s * 1000
+    open_ = [p for p in periods if p.end_ms + lateness > now_ms]
+    if open_:
+        raise Refused(f"{open_[-1].label} is still open (it closes {lateness // 1000} s after "
+                      "its end, for late data): nothing written",
+                      "close it after it ends; `carbon close` without --period closes what "
+                      "is due")
+
+
 @app.command("factors")
 def factors() -> None:
     """List every factor in the registry with its status and source."""
-    registry = load_registry(CarbonSettings().factors_path)
+    registry = _registry(CarbonSettings())
     for f in registry.factors:
         typer.echo(f"{f.id}\t{f.value} {f.unit}\t[{f.status.value}]\t{f.use_class}\t"
                    f"{f.document}")
@@ -59,16 +122,24 @@ def factors() -> None:
 def close(site: Site, period: Annotated[str | None, typer.Option(
         help="Close this period and every shorter one inside it; default: all due now.")]
         = None) -> None:
-    """Compute and close periods (and recalculate those whose inputs changed)."""
+    """Compute and close periods (and recalculate those whose inputs, factors or method
+    changed). Refuses an unknown site and a period that has not ended."""
     settings, clock = CarbonSettings(), SystemClock()
+    _registry(settings)
+    chosen = _period(period, settings) if period is not None else None
     with build(settings, clock) as parts:
-        if period is None:
-            closed = Runner(parts, settings, clock).close_site(site, clock.now_ms())
+        now = clock.now_ms()
+        periods = with_sub_periods(chosen, settings.zone()) if chosen else []
+        _check_closable(site, periods, parts.source.sites(), settings, now)
+        if chosen is None:
+            closed = Runner(parts, settings, clock).close_site(site, now)
         else:
-            chosen = _period(period, settings)
-            closed = parts.engine.close_all(site, with_sub_periods(chosen, settings.zone()))
+            closed = parts.engine.close_all(site, periods)
     for item in closed:
         typer.echo(f"{item.outcome}\t{site}\t{item.period.label}\t{item.record.hash}")
+        reason = item.record.data().get("recalculation", {}).get("reason")
+        if item.outcome == "recalculated" and reason:
+            typer.echo(f"\treason: {reason}")
 
 
 @app.command("run")
@@ -85,31 +156,107 @@ def run() -> None:
             stop.set()
 
 
+PublicKeyOption = Annotated[Path | None, typer.Option(
+    "--public-key", help="A site's exported public key (with --site); default: the key "
+    "directory's.")]
+
+
 @app.command("verify")
-def verify() -> None:
-    """Check every hash and link of the ledger; exit 1 at the first broken one."""
-    result = Ledger(SQLiteStore(CarbonSettings().ledger_path)).verify()
+def verify(checkpoint: Annotated[Path | None, typer.Option(
+               help="A checkpoint from `carbon checkpoint export`: detect rewrite, truncation "
+               "and forged appends since it.")] = None,
+           public_key: PublicKeyOption = None,
+           site: Annotated[str | None, typer.Option(help="The site --public-key is of.")]
+           = None) -> None:
+    """Check every hash, link and signature of the ledger; exit 1 at the first broken one.
+
+    A record of a site with a key must carry a valid signature of that key."""
+    settings = CarbonSettings()
+    keys = _keys(settings, public_key, site)
+    mark = _checkpoint(checkpoint) if checkpoint is not None else None
+    result = _existing_ledger(settings).verify(keys, mark)
+    counts = result.signature_counts()
+    signed = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
     if result.broken:
         typer.echo(f"BROKEN at record {result.broken.seq}: {result.broken.reason} "
                    f"({result.records - 1} records before it verified)")
         raise typer.Exit(1)
-    typer.echo(f"ok: {result.records} records, head {result.head}")
+    against = f"; checkpoint {mark.seq} holds" if mark else ""
+    typer.echo(f"ok: {result.records} records, head {result.head}; signatures: "
+               f"{signed or 'none'}{against}")
+
+
+def _checkpoint(path: Path) -> Checkpoint:
+    try:
+        return Checkpoint.parse(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InvalidInput(f"cannot read the checkpoint {path}: {error}") from error
+
+
+@checkpoint_app.command("export")
+def checkpoint_export(output: Annotated[Path | None, typer.Option(
+        help="Write here (then archive it away from the ledger), not stdout.")] = None) -> None:
+    """The ledger head (seq and hash) as JSON, to keep outside the ledger."""
+    ledger = _existing_ledger(CarbonSettings())
+    result = ledger.verify()
+    if result.broken:
+        raise Refused(f"the ledger is broken at record {result.broken.seq}: "
+                      f"{result.broken.reason}; no checkpoint of a broken chain")
+    text = json.dumps(Checkpoint(result.records, result.head).payload(), sort_keys=True) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {output}: record {result.records}, {result.head}")
+
+
+@key_app.command("create")
+def key_create(site: Site) -> None:
+    """Create the site's signing key; prints where its public half is."""
+    settings = CarbonSettings()
+    try:
+        public = SiteKeys(settings.keys_dir).create(site)
+    except KeyProblem as error:
+        raise InvalidInput(str(error)) from error
+    typer.echo(f"created the key of {site}; public key {public} "
+               "(give it to the regulator: `loopmeter carbon key export`)")
+
+
+@key_app.command("export")
+def key_export(site: Site, output: Annotated[Path | None, typer.Option(
+        help="Write here, not stdout.")] = None) -> None:
+    """The site's public key (PEM), for whoever verifies the ledger."""
+    try:
+        pem = SiteKeys(CarbonSettings().keys_dir).public_pem(site)
+    except KeyProblem as error:
+        raise InvalidInput(str(error)) from error
+    if output is None:
+        typer.echo(pem, nl=False)
+    else:
+        output.write_text(pem, encoding="ascii")
+        typer.echo(f"wrote {output}")
 
 
 @app.command("recompute")
 def recompute(site: Site, period: PeriodLabel) -> None:
-    """Recompute a closed period from raw data; exit 1 unless byte-identical."""
+    """Recompute a closed period from raw data; exit 1 unless byte-identical, naming each
+    difference (inputs, factor values, method parameters, results)."""
     settings = CarbonSettings()
+    _existing_ledger(settings)
+    _registry(settings)
     with build(settings, SystemClock()) as parts:
         try:
             result = parts.engine.recompute(site, _period(period, settings))
         except LookupError as error:
             typer.echo(str(error))
             raise typer.Exit(2) from error
-    status = "identical" if result.identical and result.inputs_identical else "DIFFERENT"
+    same = result.identical and not result.changes
+    status = "identical" if same else "DIFFERENT"
     typer.echo(f"{status}: record {result.record.seq} {result.record.hash}; inputs "
                f"{'same' if result.inputs_identical else 'changed'}")
-    if status != "identical":
+    for change in result.changes:
+        typer.echo(f"  {describe([change])}")
+    if not same:
         raise typer.Exit(1)
 
 
@@ -126,11 +273,12 @@ def report(site: Site, period: PeriodLabel,
         raise typer.BadParameter("use json, csv, html or pdf", param_hint="--format")
     settings = CarbonSettings()
     chosen = _period(period, settings)
-    ledger = Ledger(SQLiteStore(settings.ledger_path))
-    reports = Reports(ledger, load_registry(settings.factors_path), settings.zone(),
-                      settings.profiles_path, settings.pdf)
+    ledger = _existing_ledger(settings)
+    reports = Reports(ledger, _registry(settings), settings.zone(),
+                      settings.profiles_path, settings.pdf, _keys(settings, None, None))
     try:
         content = reports.content(site, chosen)
+        _refuse_untrusted(content["verification"], site, chosen)
         if baseline is not None:
             content["enpi"] = _enpi(ledger, site, chosen, _period(baseline, settings), settings)
         data = reports.render(site, chosen, cast(DocumentFormat, format), content)
@@ -146,6 +294,14 @@ def report(site: Site, period: PeriodLabel,
     else:
         output.write_bytes(data)
         typer.echo(f"wrote {output}")
+
+
+def _refuse_untrusted(verification: dict[str, object], site: str, period: Period) -> None:
+    """A record whose chain or signature does not verify is never rendered as a report."""
+    if verification["chain"] != "ok" or verification["signature"] == "invalid":
+        raise Refused(f"{site} {period.label}: record {verification['seq']} does not verify "
+                      f"(chain {verification['chain']}, signature {verification['signature']})"
+                      "; refusing to report it", "run `loopmeter carbon verify` to see where")
 
 
 def _enpi(ledger: Ledger, site: str, period: Period, baseline: Period,

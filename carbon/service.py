@@ -25,6 +25,7 @@ from carbon.ledger import Ledger, SQLiteStore
 from carbon.periods import Granularity, Period, period_containing, periods_between
 from carbon.registry import load_registry
 from carbon.settings import CarbonSettings
+from carbon.signing import SiteKeys
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def build(settings: CarbonSettings, clock: Clock) -> Parts:
                             settings.electricity_convention, settings.intensity_basis,
                             settings.config_hash(), code_version())
     engine = Engine(source, writer, ledger, load_registry(settings.factors_path), accounting,
-                    settings.zone(), settings.horizon_s * 1000, clock)
+                    settings.zone(), settings.horizon_s * 1000, clock, SiteKeys(settings.keys_dir))
     return Parts(engine, ledger, source, writer, ql)
 
 

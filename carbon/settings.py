@@ -26,6 +26,8 @@ class CarbonSettings(BaseSettings):
         description="InfluxDB that holds `telemetry` and receives `energy_carbon`.")
     ledger_path: Path = Field(Path("./var/ledger.sqlite"),
                               description="SQLite file of the audit ledger.")
+    keys_dir: Path = Field(Path("./var/keys"), description="Directory of the sites' Ed25519 "
+                           "keys (`<site>.key`, `<site>.pub`) that sign closed records.")
     factors_path: Path | None = Field(None, description="Factor registry file; the shipped one "
                                       "if unset.")
     timezone: str = Field("Asia/Shanghai", description="Zone whose days and months periods follow.")

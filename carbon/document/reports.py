@@ -13,7 +13,7 @@ from carbon.document.content import TrendPoint, build_document
 from carbon.document.page import render_html
 from carbon.document.spreadsheet import render_csv
 from carbon.document.trend import trend
-from carbon.ledger import Ledger
+from carbon.ledger import Ledger, PublicKeys, record_verification
 from carbon.periods import Period
 from carbon.registry import Registry
 from carbon.report import build_report, render
@@ -48,15 +48,17 @@ class Reports:
     """Reports of closed periods; LookupError when the period has not been closed."""
 
     def __init__(self, ledger: Ledger, registry: Registry, zone: ZoneInfo,
-                 profiles: Path, pdf: PdfSettings) -> None:
+                 profiles: Path, pdf: PdfSettings, keys: PublicKeys | None = None) -> None:
         self._ledger, self._registry, self._zone = ledger, registry, zone
-        self._profiles, self._pdf = profiles, pdf
+        self._profiles, self._pdf, self._keys = profiles, pdf, keys
 
     def content(self, site: str, period: Period) -> dict[str, Any]:
+        """The report with the ledger's verification of its record (chain and signature)."""
         record = self._ledger.latest(site, period.label)
         if record is None:
             raise LookupError(f"{site} {period.label} is not closed")
-        return build_report(record, self._registry)
+        verification = record_verification(self._ledger.verify(self._keys), record)
+        return build_report(record, self._registry, verification)
 
     def render(self, site: str, period: Period, fmt: Format,
                content: Mapping[str, Any] | None = None) -> bytes:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from adapters.ops_http import OpsServer
 from carbon.cli import app
 from carbon.engine import Engine
-from carbon.ledger import Ledger, MemoryStore
+from carbon.ledger import Ledger, MemoryStore, SQLiteStore
 from carbon.registry import load_registry
 from carbon.report import build_report, enpi_section, render
 from tests.carbon.plant import DAY, Plant
@@ -30,12 +30,14 @@ def test_factors_lists_every_row_with_its_status() -> None:
 
 
 def test_verify_of_an_empty_ledger(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path / "ledger.sqlite")  # created by `close`; verify never creates one
     result = CliRunner().invoke(app, ["verify"], env={
         "LOOPMETER_CARBON_LEDGER_PATH": str(tmp_path / "ledger.sqlite")})
     assert (result.exit_code, result.output.startswith("ok: 0 records")) == (0, True)
 
 
 def test_report_of_an_unclosed_period_says_so(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path / "ledger.sqlite")
     result = CliRunner().invoke(app, ["report", "--site", "s", "--period", "2026-10"], env={
         "LOOPMETER_CARBON_LEDGER_PATH": str(tmp_path / "ledger.sqlite")})
     assert result.exit_code == 2
