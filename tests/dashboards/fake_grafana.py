@@ -8,17 +8,14 @@ uid, refused (412) when a uid exists and `overwrite` is false.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException
 
-from loopmeter.services import free_ports
+from tests.support.asgi import serving
 
 
 @dataclass
@@ -67,17 +64,5 @@ def create_app(state: GrafanaState) -> FastAPI:
 @contextmanager
 def serve(state: GrafanaState) -> Iterator[str]:
     """Serve the fake on a free loopback port; yield its base URL."""
-    port = free_ports(1)[0]
-    server = uvicorn.Server(uvicorn.Config(create_app(state), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:  # a real server in a thread: wait for its socket, bounded
-        assert time.monotonic() < deadline and thread.is_alive(), "fake Grafana did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(create_app(state), lifespan="off") as url:
+        yield url

@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from dashboards.panels import DATASOURCE_UID
 from gateway.core.config import GatewaySettings
 from ingest_service.settings import IngestSettings
 from loopmeter.services import free_ports, port_open
+from tests.support.live import wait_for
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -179,12 +179,8 @@ def _local_config(home: Path, port: int) -> str:
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and process.poll() is None:
-        if port_open(port):
-            return
-        time.sleep(0.05)  # a real broker starting: poll its port, bounded
-    raise AssertionError("the broker did not start")
+    wait_for(lambda: port_open(port) or process.poll() is not None, 10)
+    assert port_open(port), "the broker did not start"
 
 
 @pytest.fixture

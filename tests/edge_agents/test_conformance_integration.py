@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from adapters.clock import Clock, SystemClock
 from adapters.mqtt import MqttSettings, Session, connect, new_client
 from contract import DataMessage, DeviceId, MessageKind, Sample, encode
-from edge_agents.conformance import CheckSettings, Verdict, check_all
+from edge_agents.conformance import CheckSettings, Observation, Verdict, check_all
 from edge_agents.conformance.cli import app
 from edge_agents.conformance.watch import Watcher
 from edge_agents.driver import Reading
@@ -59,11 +59,20 @@ def _run_agent(url: str, device: DeviceId, state: Path, *, clock: Clock = CLOCK,
     agent.stop()
 
 
-def _watched(url: str, device: DeviceId, run: Callable[[], None]) -> dict[str, Verdict]:
+def _topics_seen(suffix: str, count: int) -> Callable[[list[Observation]], bool]:
+    return lambda seen: sum(o.topic.endswith(suffix) for o in seen) >= count
+
+
+SAID_GOODBYE = _topics_seen("/death", 1)  # an agent's run ends with its death message
+
+
+def _watched(url: str, device: DeviceId, run: Callable[[], None],
+             done: Callable[[list[Observation]], bool] = SAID_GOODBYE) -> dict[str, Verdict]:
+    """The verdicts on what `run` published, once the watcher has seen it end (`done`)."""
     watcher = Watcher(MqttSettings(url=url), device, CLOCK)
     watcher.start()
     run()
-    CLOCK.sleep(0.3)  # the last acknowledged messages reach the watcher
+    wait_for(lambda: done(watcher.seen()), 10, "the run's last messages at the watcher")
     observations = watcher.stop()
     return {r.clause: r.verdict for r in check_all(device, observations)}
 
@@ -107,7 +116,8 @@ def test_an_agent_that_forgets_its_seq_fails_seq(
         _run_agent(services.mqtt_url, device, tmp_path / "first", seconds=1.5)
         _run_agent(services.mqtt_url, device, tmp_path / "lost-state", seconds=1.5)
 
-    assert _failed(_watched(services.mqtt_url, device, forgetful)) == {"seq"}
+    assert _failed(_watched(services.mqtt_url, device, forgetful,
+                            _topics_seen("/death", 2))) == {"seq"}
 
 
 @pytest.mark.parametrize(("defect", "clause"), [
@@ -148,7 +158,8 @@ def test_a_device_without_birth_fails_birth(services: LocalServices, unique_site
         client.disconnect()
         client.loop_stop()
 
-    assert _failed(_watched(services.mqtt_url, device, birthless)) == {"birth"}
+    assert _failed(_watched(services.mqtt_url, device, birthless,
+                            _topics_seen("/data", 3))) == {"birth"}
 
 
 def test_the_last_will_of_a_killed_agent_passes_will(

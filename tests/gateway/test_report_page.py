@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -19,13 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from carbon.cli import app as carbon_cli
 from carbon.ledger import Ledger, SQLiteStore
 from gateway.core.security import Role
-from loopmeter.services import free_ports
 from tests.gateway.carbon_day import (
     LABEL,
     SCOPE1_KG,
@@ -35,10 +32,10 @@ from tests.gateway.carbon_day import (
     close_days,
 )
 from tests.gateway.conftest import SITES, FakeGateway, fake_gateway
+from tests.support.asgi import serving
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "gateway"
-START_TIMEOUT_S = 10.0
 CHROMIUM_TIMEOUT_S = 90.0
 
 
@@ -59,19 +56,9 @@ class WithToken:
 def served() -> Iterator[tuple[str, FakeGateway]]:
     fake = fake_gateway()
     close_day(fake.ledger, "zz")
-    port = free_ports(1)[0]
     app = WithToken(fake.app, fake.records[Role.AUDITOR][1])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    started = threading.Event()
-    while not started.wait(0.05):  # uvicorn offers a flag, not an event
-        if server.started or not thread.is_alive():
-            break
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", fake
-    server.should_exit = True
-    thread.join(START_TIMEOUT_S)
+    with serving(app) as url:
+        yield url, fake
 
 
 def chromium(*args: str) -> str:

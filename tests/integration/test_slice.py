@@ -6,7 +6,6 @@ back from InfluxDB exactly once, with its device timestamp, its values and its i
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from ingest_service.service import IngestService
 from loopmeter.services import LocalServices
 from tests.ingest.support import ingest_settings
 from tests.support.clock import FakeClock
+from tests.support.live import wait_for
 
 pytestmark = pytest.mark.integration
 METER = EquipmentType.ELECTRICITY_METER
@@ -52,12 +52,12 @@ def run_agents(agents: list[Agent], clock: FakeClock) -> None:
         clock.advance(1.0)
     for each in agents:
         each.flush()
-    deadline = time.monotonic() + 30
-    while not all(each.idle for each in agents) and time.monotonic() < deadline:
+    def delivered() -> bool:
         for each in agents:
             each.deliver()
-        time.sleep(0.01)
-    assert all(each.idle for each in agents), "the broker did not acknowledge everything"
+        return all(each.idle for each in agents)
+
+    wait_for(delivered, 30, "the broker to acknowledge everything")
 
 
 def read_back(influx: InfluxSettings, site: str) -> dict[tuple[str, str, str], dict[int, Reading]]:
@@ -85,9 +85,8 @@ def test_every_sample_arrives_once_with_its_time_values_and_tags(
         finally:
             for each in agents:
                 each.stop()
-        deadline = time.monotonic() + 30
-        while ingest.stats.points_written < DEVICES * SAMPLES and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: ingest.stats.points_written >= DEVICES * SAMPLES, 30,
+                 "ingest to write every sample")
     assert ingest.failure is None
     times = [start_ms + i * 1000 for i in range(SAMPLES)]
     expected = {(f"l{d % 2}", f"m{d}", METER.value): {t: reading(d, t) for t in times}

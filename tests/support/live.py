@@ -28,13 +28,15 @@ class Recorder:
     """Subscribes with QoS 1 in a persistent session, so a broker restart loses nothing.
 
     Without a filter it only resumes the session of `client_id`: what the broker kept for it
-    arrives, and nothing new is subscribed.
+    arrives, and nothing new is subscribed. It also subscribes to a marker topic of its own,
+    which `settled` uses.
     """
 
     def __init__(self, url: str, topic_filter: str | None, client_id: str | None = None) -> None:
         self.messages: list[Received] = []
         self.client_id = client_id or f"rec-{uuid.uuid4().hex[:8]}"
         self._filter = topic_filter
+        self._marker = f"loopmeter-test/marker/{self.client_id}"
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         session = Session(self.client_id, clean_start=False, expiry_s=600)
@@ -48,10 +50,8 @@ class Recorder:
 
     def _on_connect(self, client: Client, userdata: Any, flags: Any, reason: ReasonCode,
                     properties: Any) -> None:
-        if self._filter is None:
-            self._subscribed.set()
-        else:
-            client.subscribe(self._filter, qos=1)
+        filters = [(self._marker, 1)] + ([(self._filter, 1)] if self._filter else [])
+        client.subscribe(filters)
 
     def _on_message(self, client: Client, userdata: Any, message: MQTTMessage) -> None:
         with self._lock:
@@ -60,7 +60,24 @@ class Recorder:
 
     def snapshot(self, suffix: str = "") -> list[Received]:
         with self._lock:
-            return [m for m in self.messages if m.topic.endswith(suffix)]
+            return [m for m in self.messages
+                    if m.topic.endswith(suffix) and m.topic != self._marker]
+
+    def settled(self, timeout_s: float = 10.0) -> list[Received]:
+        """Everything the broker held for this session when it resumed, without sleeping.
+
+        The broker sends a resumed session what it kept before anything published later,
+        so once a marker published now comes back, nothing kept is still on its way.
+        """
+        marker = uuid.uuid4().bytes
+        self._client.publish(self._marker, marker, qos=1)
+        wait_for(lambda: any(m.payload == marker for m in self._received(self._marker)),
+                 timeout_s, "the recorder's own marker")
+        return self.snapshot()
+
+    def _received(self, topic: str) -> list[Received]:
+        with self._lock:
+            return [m for m in self.messages if m.topic == topic]
 
     def start(self) -> None:
         self._client.loop_start()
