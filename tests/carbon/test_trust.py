@@ -18,7 +18,8 @@ from carbon.periods import parse_period
 from carbon.registry import Factor, Registry, load_registry
 from carbon.settings import CarbonSettings
 from carbon.signing import SiteKeys
-from tests.carbon.plant import DAY, HORIZON, TZ, FakeClock, FakeSink, FakeSource, Plant
+from tests.carbon.plant import DAY, HORIZON, TZ, FakeSink, FakeSource, Plant
+from tests.support.clock import FakeClock
 
 SITE = "site-t"
 HOUR = 3_600_000
