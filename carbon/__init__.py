@@ -19,6 +19,16 @@ from carbon.counters import (
 )
 from carbon.document import Format as ReportFormat
 from carbon.document import Reports
+from carbon.document.province import (
+    Rollup,
+    SiteStanding,
+    rollup,
+    rollup_csv,
+    rollup_json,
+    standing,
+    standings_csv,
+    vars_of,
+)
 from carbon.engine import Engine
 from carbon.ledger import Ledger, LedgerStore, MemoryStore, SQLiteStore, StoredRecord, Verification
 from carbon.periods import Granularity, Period, parse_period
@@ -28,6 +38,7 @@ from carbon.settings import CarbonSettings
 __all__ = [
     "CarbonSettings", "CounterEvent", "Engine", "EventKind", "Factor", "Flag", "Granularity",
     "IntervalResult", "Ledger", "LedgerStore", "MemoryStore", "Period", "Reading", "Registry",
-    "ReportFormat", "Reports", "SQLiteStore", "Status", "StoredRecord", "Verification",
-    "interval_deltas", "load_registry", "parse_period",
+    "ReportFormat", "Reports", "Rollup", "SQLiteStore", "SiteStanding", "Status",
+    "StoredRecord", "Verification", "interval_deltas", "load_registry", "parse_period",
+    "rollup", "rollup_csv", "rollup_json", "standing", "standings_csv", "vars_of",
 ]

@@ -15,7 +15,7 @@ from carbon import Ledger, SQLiteStore, load_registry
 from contract import DataMessage, subscription
 from gateway.api import problems
 from gateway.api.guard import RequestGuard
-from gateway.api.routes import audit, devices, health, ingest, metrics, reports
+from gateway.api.routes import audit, devices, health, ingest, metrics, regulator, reports
 from gateway.broker import DynsecAdmin, MqttLink, MqttPublisher
 from gateway.context import Adapters, Gateway, Telemetry
 from gateway.core.config import CarbonReportSettings, GatewaySettings
@@ -74,7 +74,7 @@ def create_app(settings: GatewaySettings | None = None, *,
                               "reports and the audit ledger. Every error is RFC 9457 "
                               "problem details.", lifespan=lifespan)
     problems.install(app)
-    for module in (devices, ingest, metrics, reports, audit, health):
+    for module in (devices, ingest, metrics, reports, regulator, audit, health):
         app.include_router(module.router)
     # Inside the observing middleware, so that what the guard refuses is counted too.
     app.add_middleware(RequestGuard, settings=settings, clock=clock)

@@ -7,14 +7,30 @@ so the HTTP API shows exactly what `loopmeter carbon report` and `verify` show.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.pdf import PdfFailed, PdfSettings
-from carbon import Ledger, ReportFormat, Reports, StoredRecord, Verification, parse_period
+from carbon import (
+    Ledger,
+    Period,
+    ReportFormat,
+    Reports,
+    Rollup,
+    SiteStanding,
+    StoredRecord,
+    Verification,
+    parse_period,
+    rollup,
+    standing,
+)
 from carbon import Registry as FactorRegistry
-from contract.site_profile import ProfileError
+from contract.site_profile import ProfileError, SiteProfile, load_profiles
 from gateway.core.errors import Invalid, NotFound, Unavailable
+
+DAY_LABEL = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class CarbonReports:
@@ -22,6 +38,7 @@ class CarbonReports:
                  profiles: Path, pdf: PdfSettings) -> None:
         self._ledger = ledger
         self._zone = zone
+        self._profiles = profiles
         self._reports = Reports(ledger, factors, zone, profiles, pdf)
 
     def render(self, site: str, period: str, fmt: ReportFormat) -> bytes:
@@ -37,6 +54,46 @@ class CarbonReports:
                            "complete") from error
         except (ProfileError, PdfFailed) as error:
             raise Unavailable(str(error)) from error
+
+    def standings(self) -> list[SiteStanding]:
+        """Every site with a profile or a ledger record: its latest closed day and its state."""
+        profiles, chain = self._profiles_or_503(), self._chain()
+        rows = []
+        for site in sorted(set(profiles) | self._ledger_sites()):
+            days = [p for p in self._ledger.closed_periods(site) if DAY_LABEL.match(p)]
+            latest = max(days, default=None)
+            report = self._report(site, parse_period(latest, self._zone)) if latest else None
+            rows.append(standing(site, profiles.get(site), latest, report, chain))
+        return rows
+
+    def rollup(self, period: str) -> Rollup:
+        """Energy and CO2 of `period` by recycling domain and city, with who is left out."""
+        try:
+            chosen = parse_period(period, self._zone)
+        except ValueError as error:
+            raise Invalid(str(error)) from error
+        profiles = self._profiles_or_503()
+        sites = set(profiles) | self._ledger_sites()
+        return rollup(chosen.label, profiles,
+                      {site: self._report(site, chosen) for site in sites})
+
+    def _report(self, site: str, period: Period) -> dict[str, Any] | None:
+        try:
+            return self._reports.content(site, period)
+        except LookupError:
+            return None
+
+    def _profiles_or_503(self) -> dict[str, SiteProfile]:
+        try:
+            return load_profiles(self._profiles)
+        except ProfileError as error:
+            raise Unavailable(str(error)) from error
+
+    def _ledger_sites(self) -> set[str]:
+        return {record.site for record in self._ledger.records()}
+
+    def _chain(self) -> str:
+        return "ok" if self._ledger.verify().ok else "broken"
 
     def records(self, site: str | None, period: str | None, after_seq: int,
                 limit: int) -> list[StoredRecord]:

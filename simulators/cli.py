@@ -19,6 +19,7 @@ from contract import EquipmentType
 from simulators.clock import SimulatedClock
 from simulators.modbus import MeterServer
 from simulators.plant import Plant
+from simulators.province import province, write_profiles
 from simulators.runs import RunSpec, run_agents, run_direct, unapplied_by_fleet
 from simulators.scenario import Scenario, load_scenario, shipped_scenarios
 from simulators.truth import TruthWriter
@@ -106,6 +107,16 @@ def run(
     if not result.delivered:
         typer.echo("error: not everything was acknowledged by the broker", err=True)
         raise typer.Exit(1)
+
+
+@app.command("province")
+def province_profiles(
+        out: Annotated[Path, typer.Option(help="Folder to write <site>.yaml profiles into.")],
+        sites: Annotated[int, typer.Option(min=1, help="How many plants.")] = 24,
+        seed: Annotated[int, typer.Option(help="Seed of the names and codes.")] = 16) -> None:
+    """Write the site profiles of a simulated province (>= 4 domains, 6 cities)."""
+    paths = write_profiles(province(sites, seed), out)
+    typer.echo(f"wrote {len(paths)} site profiles to {out}")
 
 
 @app.command("modbus")

@@ -68,6 +68,7 @@ MetricsViewer = Annotated[TokenRecord, Depends(
     RequireRole(Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.EQUIPMENT_MAKER))]
 ReportViewer = Annotated[TokenRecord, Depends(
     RequireRole(Role.ADMIN, Role.OPERATOR, Role.AUDITOR))]
+Regulator = Annotated[TokenRecord, Depends(RequireRole(Role.ADMIN, Role.AUDITOR))]
 Monitor = Annotated[TokenRecord, Depends(RequireRole(Role.ADMIN, Role.OPERATOR))]
 
 

@@ -76,13 +76,14 @@ class FakeGateway:
 
 
 def fake_gateway(registry_path: Path | str = ":memory:",
-                 settings: GatewaySettings | None = None) -> FakeGateway:
+                 settings: GatewaySettings | None = None,
+                 profiles: Path = SITES) -> FakeGateway:
     clock = FakeClock()
     registry = Registry(registry_path)
     broker, publisher, reader = FakeBroker(), FakePublisher(), FakeReader()
     liveness = LivenessTracker()
     ledger = Ledger(MemoryStore())
-    reports = CarbonReports(ledger, load_registry(), ZoneInfo("Asia/Shanghai"), SITES,
+    reports = CarbonReports(ledger, load_registry(), ZoneInfo("Asia/Shanghai"), profiles,
                             PdfSettings())
 
     @contextmanager
@@ -97,8 +98,8 @@ def fake_gateway(registry_path: Path | str = ":memory:",
 
 
 @contextmanager
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    fake = fake_gateway(tmp_path / "gateway.sqlite")
+def harness(tmp_path: Path, profiles: Path = SITES) -> Iterator[Harness]:
+    fake = fake_gateway(tmp_path / "gateway.sqlite", profiles=profiles)
     with TestClient(fake.app, raise_server_exceptions=False) as client:
         yield Harness(client, fake.registry, fake.broker, fake.publisher, fake.reader,
                       fake.liveness, fake.clock, fake.ledger,

@@ -25,6 +25,8 @@ MATRIX = [
     ("GET", "/v1/ledger/records", None, {A, OP, U}),
     ("GET", "/v1/ledger/records/1", None, {A, OP, U}),
     ("GET", "/v1/ledger/verify", None, {A, OP, U}),
+    ("GET", "/v1/regulator/sites", None, {A, U}),
+    ("GET", f"/v1/regulator/rollup/{LABEL}?format=csv", None, {A, U}),
     ("GET", "/metrics", None, {A, OP}),
 ]
 
