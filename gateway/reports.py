@@ -57,12 +57,14 @@ class CarbonReports:
 
     def standings(self) -> list[SiteStanding]:
         """Every site with a profile or a ledger record: its latest closed day and its state."""
-        profiles, chain = self._profiles_or_503(), self._chain()
+        profiles, check = self._profiles_or_503(), self._reports.verify()
+        chain = "ok" if check.ok else "broken"
         rows = []
         for site in sorted(set(profiles) | self._ledger_sites()):
             days = [p for p in self._ledger.closed_periods(site) if DAY_LABEL.match(p)]
             latest = max(days, default=None)
-            report = self._report(site, parse_period(latest, self._zone)) if latest else None
+            report = (self._report(site, parse_period(latest, self._zone), check) if latest
+                      else None)
             rows.append(standing(site, profiles.get(site), latest, report, chain))
         return rows
 
@@ -74,12 +76,14 @@ class CarbonReports:
             raise Invalid(str(error)) from error
         profiles = self._profiles_or_503()
         sites = set(profiles) | self._ledger_sites()
+        check = self._reports.verify()
         return rollup(chosen.label, profiles,
-                      {site: self._report(site, chosen) for site in sites})
+                      {site: self._report(site, chosen, check) for site in sites})
 
-    def _report(self, site: str, period: Period) -> dict[str, Any] | None:
+    def _report(self, site: str, period: Period,
+                check: Verification) -> dict[str, Any] | None:
         try:
-            return self._reports.content(site, period)
+            return self._reports.content(site, period, check)
         except LookupError:
             return None
 
@@ -91,9 +95,6 @@ class CarbonReports:
 
     def _ledger_sites(self) -> set[str]:
         return {record.site for record in self._ledger.records()}
-
-    def _chain(self) -> str:
-        return "ok" if self._ledger.verify().ok else "broken"
 
     def records(self, site: str | None, period: str | None, after_seq: int,
                 limit: int) -> list[StoredRecord]:

@@ -267,11 +267,19 @@ def factor_rows(report: Mapping[str, Any]) -> list[FactorRow]:
         rows.append(FactorRow(
             str(f.get("id")), str(f.get("value")), str(f.get("unit")),
             str(f["data_year"]) if f.get("data_year") is not None else "—",
-            str(f.get("document") or f.get("citation") or NOT_AVAILABLE), status,
+            _document_of(f), status,
             "" if status == "V" else
             f"状态 {status}：未经一手来源确认 / status {status}: not confirmed in a primary "
             "source"))
     return rows
+
+
+def _document_of(factor: Mapping[str, Any]) -> str:
+    """Publisher, document and URL as the engine lists them (or the older citation text)."""
+    if not factor.get("document"):
+        return str(factor.get("citation") or NOT_AVAILABLE)
+    parts = [factor.get("publisher"), factor["document"], factor.get("url")]
+    return ", ".join(str(p) for p in parts if p)
 
 
 def energy_by_carrier(report: Mapping[str, Any]) -> list[tuple[str, Label, Decimal]]:

@@ -13,7 +13,7 @@ from carbon.document.content import TrendPoint, build_document
 from carbon.document.page import render_html
 from carbon.document.spreadsheet import render_csv
 from carbon.document.trend import trend
-from carbon.ledger import Ledger, PublicKeys, record_verification
+from carbon.ledger import Ledger, PublicKeys, Verification, record_verification
 from carbon.periods import Period
 from carbon.registry import Registry
 from carbon.report import build_report, render
@@ -52,13 +52,19 @@ class Reports:
         self._ledger, self._registry, self._zone = ledger, registry, zone
         self._profiles, self._pdf, self._keys = profiles, pdf, keys
 
-    def content(self, site: str, period: Period) -> dict[str, Any]:
-        """The report with the ledger's verification of its record (chain and signature)."""
+    def verify(self) -> Verification:
+        """The whole chain, checked once for every report that states it."""
+        return self._ledger.verify(self._keys)
+
+    def content(self, site: str, period: Period,
+                verification: Verification | None = None) -> dict[str, Any]:
+        """build_report's dict of the period's newest record, with what the chain check says
+        of that record (checked now unless `verification` is given)."""
         record = self._ledger.latest(site, period.label)
         if record is None:
             raise LookupError(f"{site} {period.label} is not closed")
-        verification = record_verification(self._ledger.verify(self._keys), record)
-        return build_report(record, self._registry, verification)
+        check = verification if verification is not None else self.verify()
+        return build_report(record, self._registry, record_verification(check, record))
 
     def render(self, site: str, period: Period, fmt: Format,
                content: Mapping[str, Any] | None = None) -> bytes:

@@ -14,6 +14,8 @@ from gateway.metrics import Aggregate
 from gateway.registry import DeviceRecord
 
 IDENTIFIER = IDENTIFIER_PATTERN
+PERIOD = r"^\d{4}-\d{2}(-\d{2}(T\d{2}(:\d{2})?)?)?$"
+"""A carbon period label: month, day, hour or quarter (site local time)."""
 _ONE = IDENTIFIER_PATTERN.strip("^$")
 DEVICE_ID = rf"^{_ONE}\.{_ONE}\.{_ONE}$"
 Identifier = Annotated[str, Field(pattern=IDENTIFIER, examples=["zz-crush-01"])]

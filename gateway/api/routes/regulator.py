@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from carbon import rollup_csv, rollup_json, standings_csv, vars_of
 from gateway.api.deps import GatewayDep, Regulator
+from gateway.api.models import PERIOD
 from gateway.api.problems import problem_responses
-from gateway.api.routes.reports import PERIOD
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator"],
                    responses=problem_responses(401, 403, 422, 503))

@@ -9,12 +9,11 @@ from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway.api.deps import GatewayDep, ReportViewer
-from gateway.api.models import IDENTIFIER
+from gateway.api.models import IDENTIFIER, PERIOD
 from gateway.api.problems import problem_responses
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"],
                    responses=problem_responses(401, 403, 404, 422))
-PERIOD = r"^\d{4}-\d{2}(-\d{2}(T\d{2}(:\d{2})?)?)?$"
 
 
 class ReportFormat(StrEnum):
