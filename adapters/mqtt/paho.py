@@ -11,6 +11,7 @@ thread that drives the network loop: the caller's in `loop()`, paho's own after 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,6 @@ from paho.mqtt.client import (
     ConnectFlags,
     DisconnectFlags,
     MQTTMessage,
-    MQTTMessageInfo,
     MQTTv5,
     topic_matches_sub,
 )
@@ -42,6 +42,7 @@ from adapters.mqtt.settings import (
 
 FAILURE = 0x80
 """MQTT 5 reason codes from here up are failures."""
+_MAX_UNCLAIMED = 1024
 
 
 class PublishFailed(MqttError):
@@ -143,22 +144,25 @@ EventHandler = Callable[[MqttEvent], None]
 
 
 class Delivery:
-    """A message paho has taken: its id, and a way to wait for the broker's acknowledgement."""
+    """A QoS 1 message paho has taken: its id, and the broker's answer once it arrives."""
 
-    def __init__(self, info: MQTTMessageInfo) -> None:
-        self._info = info
-
-    @property
-    def mid(self) -> int:
-        return int(self._info.mid)
+    def __init__(self, mid: int) -> None:
+        self.mid = mid
+        self._answered = threading.Event()
+        self._reason_code: int | None = None
 
     def wait(self, timeout_s: float) -> bool:
-        """Whether the broker acknowledged within `timeout_s`; PublishFailed if it never will."""
-        try:
-            self._info.wait_for_publish(timeout_s)
-        except (RuntimeError, ValueError) as error:
-            raise PublishFailed(f"message not acknowledged: {error}") from error
-        return bool(self._info.is_published())
+        """Whether the broker answered (PUBACK, accepting or not) within `timeout_s`."""
+        return self._answered.wait(timeout_s)
+
+    @property
+    def reason_code(self) -> int | None:
+        """The PUBACK's reason code; None until it arrives."""
+        return self._reason_code
+
+    def _answer(self, reason_code: int) -> None:
+        self._reason_code = reason_code
+        self._answered.set()
 
 
 class Connection:
@@ -179,6 +183,12 @@ class Connection:
         self._client.on_publish = self._published
         self._client.on_message = self._message
         self._client.on_subscribe = self._subscribed
+        # Deliveries waiting for their PUBACK, by message id. paho holds the same messages
+        # until answered, so this is as bounded as paho's own queue. A PUBACK can arrive
+        # before `publish` has filed its delivery: its answer waits in `_unclaimed`.
+        self._lock = threading.Lock()
+        self._pending: dict[int, Delivery] = {}
+        self._unclaimed: dict[int, int] = {}
 
     def connect(self) -> None:
         """Start connecting (the network loop must run); ConnectFailed if the socket fails."""
@@ -231,7 +241,14 @@ class Connection:
             while_offline and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN)
         if not taken:
             raise PublishFailed(f"publish to {topic} failed with code {info.rc.name}")
-        return Delivery(info)
+        delivery = Delivery(info.mid)
+        with self._lock:
+            answer = self._unclaimed.pop(info.mid, None)
+            if answer is None:
+                self._pending[info.mid] = delivery
+        if answer is not None:
+            delivery._answer(answer)
+        return delivery
 
     def subscribe(self, topic_filter: str, qos: int = 1, *,
                   retain_as_published: bool = False) -> int:
@@ -260,7 +277,16 @@ class Connection:
 
     def _published(self, _client: Client, _userdata: Any, mid: int, reason: ReasonCode,
                    _properties: Properties | None) -> None:
-        self._on_event(Published(mid, int(reason.value)))
+        code = int(reason.value)
+        with self._lock:
+            delivery = self._pending.pop(mid, None)
+            if delivery is None:
+                if len(self._unclaimed) >= _MAX_UNCLAIMED:
+                    self._unclaimed.clear()  # answers to publishes that raised PublishFailed
+                self._unclaimed[mid] = code
+        if delivery is not None:
+            delivery._answer(code)
+        self._on_event(Published(mid, code))
 
     def _message(self, _client: Client, _userdata: Any, message: MQTTMessage) -> None:
         self._on_event(Message(message.topic, bytes(message.payload), int(message.qos),
