@@ -38,7 +38,8 @@ class Probe:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.granted: list[int] = []
+        self.client.on_subscribe = self._on_subscribe
 
     def __enter__(self) -> Probe:
         connect(self.client, self._settings, self._session)
@@ -54,16 +55,24 @@ class Probe:
     def accepted(self) -> bool:
         return self.connack is not None and not self.connack.is_failure
 
-    def publish(self, topic: str, payload: bytes) -> int:
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int:
         """Publish at QoS 1; the PUBACK's reason code (0 = success, 0x87 = not authorized)."""
-        info = self.client.publish(topic, payload, qos=1)
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
         with self._acked:
             assert self._acked.wait_for(lambda: info.mid in self._acks, TIMEOUT_S), "no PUBACK"
             return self._acks.pop(info.mid)
 
-    def subscribe(self, topic_filter: str) -> None:
+    def subscribe(self, topic_filter: str) -> int:
+        """Subscribe at QoS 1; the SUBACK's reason code (1 = granted, 0x87 = not authorized)."""
+        self._subscribed.clear()
         self.client.subscribe(topic_filter, qos=1)
         assert self._subscribed.wait(TIMEOUT_S), "no SUBACK"
+        return self.granted[-1]
+
+    def _on_subscribe(self, _c: Client, _u: Any, _mid: int, reasons: list[ReasonCode],
+                      _p: Properties | None) -> None:
+        self.granted.extend(reason.value for reason in reasons)
+        self._subscribed.set()
 
     def next_message(self) -> MQTTMessage:
         with self._received:
