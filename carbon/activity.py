@@ -26,7 +26,7 @@ from carbon.counters import (
     Reading,
     Segment,
     apportion,
-    mean_rate,
+    estimate,
     power_energy_kwh,
     power_mismatch,
     segments,
@@ -122,6 +122,7 @@ class Params:
     max_gap_ms: int = 300_000
     power_tolerance: Decimal = Decimal("0.1")
     power_floor_kwh: Decimal = Decimal("1")
+    max_edge_estimate_ms: int = 900_000
     min_coverage: Decimal = Decimal("0.95")
     max_substituted_share: Decimal = Decimal("0.05")
 
@@ -208,7 +209,7 @@ def device_activities(inputs: SiteInputs, bounds: tuple[int, int],
             peers = [r for r in primary if _same_place(r, register) and r is not register]
             meters = [r for r in redundant if _same_place(r, register)]
             result, method = _fill(measured, segs[id(register)], [segs[id(m)] for m in meters],
-                                   [segs[id(p)] for p in peers])
+                                   [segs[id(p)] for p in peers], params.max_edge_estimate_ms)
         filled = result.substituted - measured.substituted
         per_device[register.device].append(_activity(register, result, filled, method))
     checked = {d: _power_check(d, acts, inputs.power.get(d, ()), bounds, params)
@@ -227,14 +228,13 @@ def _same_place(a: Register, b: Register) -> bool:
 
 
 def _fill(result: IntervalResult, own: Sequence[Segment], meters: Sequence[Sequence[Segment]],
-          peers: Sequence[Sequence[Segment]]) -> tuple[IntervalResult, Flag]:
+          peers: Sequence[Sequence[Segment]], edge_ms: int) -> tuple[IntervalResult, Flag]:
     """Uncovered time from a redundant meter less its other consumers, else an estimate."""
     for meter in meters:
         amount = _meter_share(result.uncovered, meter, peers)
         if amount is not None:
             return substitute(result, amount, Flag.REDUNDANT_METER), Flag.REDUNDANT_METER
-    return (substitute(result, mean_rate(own) * result.uncovered_ms, Flag.ESTIMATED),
-            Flag.ESTIMATED)
+    return estimate(result, own, edge_ms), Flag.ESTIMATED
 
 
 def _meter_share(windows: Sequence[tuple[int, int]], meter: Sequence[Segment],

@@ -351,6 +351,38 @@ def substitute(result: IntervalResult, amount: Decimal, how: Flag) -> IntervalRe
                    flags=(result.flags - {Flag.UNCOVERED}) | {how})
 
 
+def estimate(result: IntervalResult, segs: Sequence[Segment], edge_ms: int) -> IntervalResult:
+    """Fill uncovered time with what the register's own data supports, and no more.
+
+    Inside the span of its readings (an unknown amount across a restart or a jump): the mean
+    rate. Before its first reading or after its last (the device was not reporting: not yet
+    born, offline, dead): the rate of its nearest `edge_ms` of data, for at most `edge_ms`;
+    the rest stays uncovered, counted as nothing, and lowers the coverage. An off device's
+    edge rate is zero, so no energy is invented at the edges of a day.
+    """
+    spans = [s for s in segs if s.end > s.start]
+    if not spans:
+        return result
+    first, last = spans[0].start, spans[-1].end
+    amount, left = ZERO, []
+    for lo, hi in result.uncovered:
+        if first <= lo and hi <= last:
+            amount += mean_rate(spans) * (hi - lo)
+        elif hi <= first:
+            start = max(lo, first - edge_ms)
+            amount += mean_rate(s for s in spans if s.start < first + edge_ms) * (hi - start)
+            left += [(lo, start)] if start > lo else []
+        else:
+            stop = min(hi, last + edge_ms)
+            amount += mean_rate(s for s in spans if s.end > last - edge_ms) * (stop - lo)
+            left += [(stop, hi)] if hi > stop else []
+    flags = (result.flags - {Flag.UNCOVERED}) | {Flag.ESTIMATED} | (
+        {Flag.UNCOVERED} if left else set())
+    return replace(result, amount=result.amount + amount,
+                   substituted=result.substituted + amount, uncovered=tuple(left),
+                   flags=frozenset(flags))
+
+
 def mean_rate(segs: Iterable[Segment]) -> Decimal:
     """Amount per millisecond over the segments that are not gaps: the estimate's rate.
 

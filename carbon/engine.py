@@ -32,6 +32,8 @@ from contract.points import Point
 
 log = logging.getLogger(__name__)
 Outcome = Literal["closed", "recalculated", "unchanged"]
+# Computed from their days, each read separately, so memory stays bounded.
+_BY_DAYS = frozenset({Granularity.MONTH, Granularity.YEAR})
 
 
 class Source(Protocol):
@@ -114,12 +116,12 @@ class Engine:
         """Close several periods, reading each day of raw data once."""
         by_day: dict[Period, list[Period]] = {}
         for period in sorted(periods):
-            key = (period if period.granularity is Granularity.MONTH
+            key = (period if period.granularity in _BY_DAYS
                    else period_containing(period.start_ms, Granularity.DAY, self._tz))
             by_day.setdefault(key, []).append(period)
         closed = []
         for day, members in sorted(by_day.items()):
-            inputs = (None if day.granularity is Granularity.MONTH
+            inputs = (None if day.granularity in _BY_DAYS
                       else self._source.read(site, day.start_ms, day.end_ms))
             closed += [self.close(site, p, inputs) for p in members]
         return closed
@@ -139,7 +141,7 @@ class Engine:
     def _chunks(self, site: str, period: Period, day: SiteInputs | None) -> list[SiteInputs]:
         if day is not None:
             return [slice_inputs(day, period.start_ms, period.end_ms, self._horizon_ms)]
-        if period.granularity is Granularity.MONTH:
+        if period.granularity in _BY_DAYS:
             return [self._source.read(site, d.start_ms, d.end_ms)
                     for d in sub_periods(period, Granularity.DAY, self._tz)]
         return [self._source.read(site, period.start_ms, period.end_ms)]

@@ -122,6 +122,7 @@ def finish(sums: Mapping[str, Decimal], activity: Activity,
     return {**sums, "co2_scope1_kg": scope1, "co2_scope2_kg": scope2,
             "co2_total_kg": scope1 + scope2,
             "sec_kwh_per_t": per_tonne(sums["electricity_kwh"], tonnes),
+            "energy_kgce_per_t": per_tonne(sums["energy_kgce"], tonnes),
             "intensity_kg_per_t": per_tonne(scope1 + scope2, tonnes),
             "coverage": coverage, "substituted_share": substituted}
 

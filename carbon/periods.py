@@ -1,7 +1,8 @@
-"""Reporting periods: 15 minutes, hour, day and month, in the site's local time. Pure.
+"""Reporting periods: 15 minutes, hour, day, month and year, in the site's local time. Pure.
 
 A period is [start, end) in epoch milliseconds and has a label that names it uniquely:
-`2026-10` (month), `2026-10-05` (day), `2026-10-05T13` (hour), `2026-10-05T13:15`.
+`2026` (year), `2026-10` (month), `2026-10-05` (day), `2026-10-05T13` (hour),
+`2026-10-05T13:15`.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ class Granularity(StrEnum):
     HOUR = "1h"
     DAY = "1d"
     MONTH = "1mo"
+    YEAR = "1y"
 
 
 _LABELS = {
+    Granularity.YEAR: (re.compile(r"^\d{4}$"), "%Y"),
     Granularity.MONTH: (re.compile(r"^\d{4}-\d{2}$"), "%Y-%m"),
     Granularity.DAY: (re.compile(r"^\d{4}-\d{2}-\d{2}$"), "%Y-%m-%d"),
     Granularity.HOUR: (re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}$"), "%Y-%m-%dT%H"),
@@ -46,8 +49,8 @@ def parse_period(label: str, tz: ZoneInfo) -> Period:
     for granularity, (pattern, fmt) in _LABELS.items():
         if pattern.match(label):
             return period_at(datetime.strptime(label, fmt).replace(tzinfo=tz), granularity)
-    raise ValueError(f"{label!r} is not a period: use 2026-10, 2026-10-05, 2026-10-05T13 "
-                     "or 2026-10-05T13:15")
+    raise ValueError(f"{label!r} is not a period: use 2026, 2026-10, 2026-10-05, "
+                     "2026-10-05T13 or 2026-10-05T13:15")
 
 
 def period_containing(ts_ms: int, granularity: Granularity, tz: ZoneInfo) -> Period:
@@ -77,7 +80,11 @@ def sub_periods(period: Period, granularity: Granularity, tz: ZoneInfo) -> list[
 
 
 def with_sub_periods(period: Period, tz: ZoneInfo) -> list[Period]:
-    """Every shorter period inside `period`, shortest first, then `period` itself."""
+    """Every shorter period inside `period`, shortest first, then `period` itself; a year
+    brings its months only (its days are closed day by day, 35,000 quarters at once would
+    be a slip, not a request)."""
+    if period.granularity is Granularity.YEAR:
+        return [*sub_periods(period, Granularity.MONTH, tz), period]
     order = list(Granularity)
     shorter = order[:order.index(period.granularity)]
     return [p for g in shorter for p in sub_periods(period, g, tz)] + [period]
@@ -91,10 +98,15 @@ def _floor(moment: datetime, granularity: Granularity) -> datetime:
     if granularity is Granularity.HOUR:
         return moment
     moment = moment.replace(hour=0)
-    return moment if granularity is Granularity.DAY else moment.replace(day=1)
+    if granularity is Granularity.DAY:
+        return moment
+    moment = moment.replace(day=1)
+    return moment if granularity is Granularity.MONTH else moment.replace(month=1)
 
 
 def _next(start: datetime, granularity: Granularity) -> datetime:
+    if granularity is Granularity.YEAR:
+        return start.replace(year=start.year + 1)
     if granularity is Granularity.MONTH:
         year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
         return start.replace(year=year, month=month)

@@ -57,7 +57,9 @@ def build_report(record: StoredRecord, registry: Registry | None = None,
         "activity_data": {k: {"value": site["values"][k], "unit": u} for k, u in UNITS.items()},
         "energy": {"energy_kgce": site["values"]["energy_kgce"],
                    "electricity_convention": body["electricity_convention"],
-                   "sec_kwh_per_t": site["values"]["sec_kwh_per_t"]},
+                   "sec_kwh_per_t": site["values"]["sec_kwh_per_t"],
+                   # kgce per tonne: the unit of the national energy-consumption limits.
+                   "energy_kgce_per_t": site["values"].get("energy_kgce_per_t")},
         "factors": [_factor(v) for v in body.get("factor_values")
                     or _legacy_values(body, registry)],
         "grid_factor": body["grid"],

@@ -94,8 +94,8 @@ class Runner:
         candidates = [p for g in (Granularity.QUARTER, Granularity.HOUR, Granularity.DAY)
                       for p in _ending_between(since, watermark, g, tz)]
         closed = self._parts.ledger.closed_periods(site)  # one query, not one per candidate
-        months = [p for p in _ending_between(since, watermark, Granularity.MONTH, tz)
-                  if p.label not in closed]
+        months = [p for g in (Granularity.MONTH, Granularity.YEAR)
+                  for p in _ending_between(since, watermark, g, tz) if p.label not in closed]
         return [p for p in candidates if p.end_ms > recheck_after
                 or p.label not in closed] + months
 

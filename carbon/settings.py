@@ -41,6 +41,10 @@ class CarbonSettings(BaseSettings):
                                      "energy and integrated power differ by more than this share.")
     power_floor_kwh: Decimal = Field(Decimal("1"), ge=0, description="No power alarm below this "
                                      "energy in an interval.")
+    max_edge_estimate_s: int = Field(900, ge=0, description="At most this long before a "
+                                     "register's first reading or after its last is "
+                                     "estimated (at its nearest rate); the rest stays "
+                                     "uncovered.")
     min_coverage: Decimal = Field(Decimal("0.95"), ge=0, le=1, description="A period measured "
                                   "for less than this share of its time is not fit to report.")
     max_substituted_share: Decimal = Field(Decimal("0.05"), ge=0, le=1, description="A period "
@@ -68,7 +72,8 @@ class CarbonSettings(BaseSettings):
 
     def params(self) -> Params:
         return Params(self.max_gap_s * 1000, self.power_tolerance, self.power_floor_kwh,
-                      self.min_coverage, self.max_substituted_share)
+                      self.max_edge_estimate_s * 1000, self.min_coverage,
+                      self.max_substituted_share)
 
     def config_hash(self) -> str:
         """Digest of every option that changes a result (not where data lives)."""
@@ -76,6 +81,7 @@ class CarbonSettings(BaseSettings):
                        "max_gap_s": self.max_gap_s, "power_tolerance": self.power_tolerance,
                        "power_floor_kwh": self.power_floor_kwh, "grid_region": self.grid_region,
                        "min_coverage": self.min_coverage,
+                       "max_edge_estimate_s": self.max_edge_estimate_s,
                        "max_substituted_share": self.max_substituted_share,
                        "electricity_convention": self.electricity_convention,
                        "intensity_basis": self.intensity_basis})

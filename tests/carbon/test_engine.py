@@ -139,14 +139,19 @@ def test_dead_device_is_filled_from_the_redundant_line_meter() -> None:
     assert D(crusher["coverage"]) == D(23) / 24
 
 
-def test_without_a_meter_the_estimate_uses_the_mean_rate() -> None:
+def test_without_a_meter_the_edge_estimate_is_bounded() -> None:
     plant = Plant.day(SITE)
     plant.drop(FURNACE, DAY.end_ms - 60 * MIN, DAY.end_ms + HORIZON)
     engine, _, _ = make_engine(plant)
-    furnace = row(engine.close(SITE, DAY).computation, "device", "furnace-1")
-    # 23 h x 180 kWh + 60 min x 3 kWh/min (the mean rate) = 4320 kWh, estimated.
-    assert D(furnace["values"]["electricity_kwh"]) == 4320
-    assert "estimated" in furnace["flags"]
+    closed = engine.close(SITE, DAY)
+    furnace = row(closed.computation, "device", "furnace-1")
+    # The furnace stops reporting after 22:59: measured 1379 min x 3 kWh = 4137; after its
+    # last reading only 15 min are estimated at its nearest rate (45 kWh); the other 46 min
+    # stay uncovered: the device's own data supports no more.
+    assert D(furnace["values"]["electricity_kwh"]) == 4137 + 45
+    assert "estimated" in furnace["flags"] and "uncovered" in furnace["flags"]
+    quality = closed.record.data()["quality"]
+    assert quality["missing_hours"] == [22, 23]
 
 
 def test_power_mismatch_raises_an_alarm() -> None:

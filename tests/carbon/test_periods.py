@@ -25,3 +25,13 @@ def test_an_hour_has_four_quarters_and_a_quarter_only_itself() -> None:
         "2026-10-05T13"]
     quarter = parse_period("2026-10-05T13:15", ZONE)
     assert with_sub_periods(quarter, ZONE) == [quarter]
+
+
+def test_a_year_is_labelled_by_its_number_and_brings_its_months() -> None:
+    year = parse_period("2026", ZONE)
+    assert (year.granularity, year.label) == (Granularity.YEAR, "2026")
+    assert year.start_ms == parse_period("2026-01", ZONE).start_ms
+    assert year.end_ms == parse_period("2027-01", ZONE).start_ms
+    periods = with_sub_periods(year, ZONE)
+    assert [p.label for p in periods[:2]] == ["2026-01", "2026-02"]
+    assert len(periods) == 13 and periods[-1] == year
