@@ -6,8 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint deps venv bench dashboards golden clean
 
+# Ports of the demo's services: `make demo MQTT_PORT=28830 INFLUX_PORT=28086`; unset, those
+# saved by the last run, else 18830/18086/18087 if free, else free ones (saved for next time).
+DEMO_PORTS = $(if $(MQTT_PORT),--mqtt-port $(MQTT_PORT)) \
+	$(if $(INFLUX_PORT),--influx-port $(INFLUX_PORT)) \
+	$(if $(INFLUX_BACKEND_PORT),--influx-backend-port $(INFLUX_BACKEND_PORT))
+
 demo: deps venv  ## Run a simulated plant through agents, broker and ingest into InfluxDB.
-	$(BIN)/loopmeter demo
+	$(BIN)/loopmeter demo $(DEMO_PORTS)
 
 test: deps venv  ## Lint, then the whole test suite (unit and integration, real servers).
 	$(MAKE) lint

@@ -19,7 +19,7 @@ from edge_agents.conformance.cli import conformance
 from gateway.cli import app as gateway_app
 from ingest_service.cli import app as ingest_app
 from loopmeter.demo import DemoOptions, device_table, result_table, run_demo
-from loopmeter.services import ServiceError
+from loopmeter.services_cli import InfluxBackendPort, InfluxPort, MqttPort
 from loopmeter.services_cli import app as services_app
 from simulators.cli import app as sim_app
 
@@ -54,23 +54,32 @@ def demo(
     speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 1440.0,
     state_dir: Annotated[Path, typer.Option(help="Folder of the services' and demo's state.")]
     = Path("var"),
-    database: Annotated[str, typer.Option(help="InfluxDB database to write.")] = "loopmeter",
+    database: Annotated[str, typer.Option(
+        help="InfluxDB database to write; emptied first, so every run shows the same figures.")]
+    = "loopmeter",
+    mqtt_port: MqttPort = None,
+    influx_port: InfluxPort = None,
+    influx_backend_port: InfluxBackendPort = None,
 ) -> None:
-    """Run yesterday's plant-day through agents, Mosquitto, ingest, InfluxDB and the ledger."""
+    """Run yesterday's plant-day through agents, Mosquitto, ingest, InfluxDB and the ledger.
+
+    Run it as often as you like: each run empties its database, agent queues, ingest state
+    and ledger first, so it shows the same figures every time (on the same day).
+    """
     console = Console()
-    try:
-        result = run_demo(DemoOptions(scenario=scenario, speed=speed, state_dir=state_dir,
-                                      database=database), console)
-    except ServiceError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from error
+    result = run_demo(DemoOptions(scenario=scenario, speed=speed, state_dir=state_dir,
+                                  database=database, mqtt_port=mqtt_port,
+                                  influx_port=influx_port,
+                                  influx_backend_port=influx_backend_port), console)
     console.print(device_table(result))
     console.print(result_table(result))
-    console.print(f"printable carbon report: {result.report}")
-    console.print(f"audit ledger: {result.ledger} (check it with "
-                  f"LOOPMETER_CARBON_LEDGER_PATH=... loopmeter carbon verify)")
+    console.print(f"chart of computed vs ground truth: {result.chart}", soft_wrap=True)
+    console.print(f"printable carbon report: {result.report}", soft_wrap=True)
+    console.print(f"audit ledger: {result.ledger}; check it with "
+                  f"`LOOPMETER_CARBON_LEDGER_PATH={result.ledger} loopmeter carbon verify`",
+                  soft_wrap=True)
     console.print(f"the services keep running; stop them with `loopmeter services down "
-                  f"--state-dir {state_dir / 'services'}`")
+                  f"--state-dir {state_dir / 'services'}`", soft_wrap=True)
     if not result.ledger_ok:
         raise typer.Exit(1)
 

@@ -9,14 +9,16 @@ The services keep running afterwards so that the gateway and Grafana can look at
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -32,7 +34,16 @@ from carbon.settings import CarbonSettings
 from contract.points import TELEMETRY
 from ingest_service.service import IngestService
 from ingest_service.settings import IngestSettings
-from loopmeter.services import PORTS_FILE, LocalServices, ServicePorts
+from loopmeter.demo_chart import chart_svg
+from loopmeter.services import (
+    PORTS_FILE,
+    LocalServices,
+    ServicePorts,
+    chosen_ports,
+    free_ports,
+    port_open,
+)
+from loopmeter.units import significant
 from simulators.clock import SimulatedClock
 from simulators.faults import FaultRecord
 from simulators.plant import Plant
@@ -57,6 +68,9 @@ class DemoOptions:
     database: str = "loopmeter"
     seed: int = 1
     batch_s: float = 300.0
+    mqtt_port: int | None = None  # None: the saved port, else the default if free
+    influx_port: int | None = None
+    influx_backend_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +94,7 @@ class DemoResult:
     lines: Mapping[str, Mapping[str, Decimal | None]]
     truth: Mapping[str, Mapping[str, Decimal]]
     ledger_ok: bool
+    chart: Path
     ledger: Path
     report: Path
 
@@ -118,12 +133,13 @@ def run_demo(options: DemoOptions, console: Console,
     work = options.state_dir / "demo"
     shutil.rmtree(work, ignore_errors=True)  # a fresh agent queue, ingest state and ledger
     work.mkdir(parents=True)
-    services = services or _services(options.state_dir / "services", console)
+    services = services or _services(options, console)
     base = load_scenario(options.scenario)
     midnight = demo_day(SystemClock().now_ms(), base.utc_offset_h)
     scenario = scenario_for_day(base, midnight)
     day_end = scenario.start_ms + DAY_MS
     influx = InfluxSettings(url=services.influx_url, database=options.database)
+    _fresh_database(influx)
     plant = Plant.from_scenario(scenario, options.seed)
     console.rule(f"[bold]{scenario.site}[/bold]: {len(plant.devices)} devices, plant-day "
                  f"{midnight.date()} at ×{options.speed:g}")
@@ -144,8 +160,10 @@ def run_demo(options: DemoOptions, console: Console,
     lines = {r.line: r.values for r in rows if r.level == "line" and r.line}
     truth = truth_by_line(truth_writer.rows, day_end)
     devices = stored_devices(influx, scenario.site)
-    return DemoResult(scenario.site, midnight.date().isoformat(), scenario.utc_offset_h,
-                      devices, lines, truth, ledger_ok, ledger, report)
+    result = DemoResult(scenario.site, midnight.date().isoformat(), scenario.utc_offset_h,
+                        devices, lines, truth, ledger_ok, work / "chart.svg", ledger, report)
+    write_chart(result, result.chart)
+    return result
 
 
 def stored_devices(influx: InfluxSettings, site: str) -> list[DeviceData]:
@@ -166,12 +184,40 @@ def _key(series: Series) -> tuple[str, str, str]:
     return series.tags["line"], series.tags["device"], series.tags["device_type"]
 
 
-def _services(state_dir: Path, console: Console) -> LocalServices:
-    services = LocalServices(state_dir, ServicePorts.load(state_dir / PORTS_FILE))
+def _fresh_database(influx: InfluxSettings) -> None:
+    """Every run writes into an empty database, so that every run shows the same figures."""
+    with InfluxQL(influx) as ql:
+        ql.drop_database(influx.database)
+        ql.create_database(influx.database)
+
+
+def _services(options: DemoOptions, console: Console) -> LocalServices:
+    state_dir = options.state_dir / "services"
+    services = LocalServices(state_dir, _ports(options, state_dir, console))
     with console.status("starting Mosquitto, InfluxDB and nginx on loopback"):
         services.up()
     console.print(f"services: MQTT {services.mqtt_url}, InfluxDB {services.influx_url}")
     return services
+
+
+def _ports(options: DemoOptions, state_dir: Path, console: Console) -> ServicePorts:
+    """The ports asked for, else those saved by the last `up`, else the defaults if free.
+
+    If the defaults are taken by other programs, free ports are chosen; `services up` saves
+    them, and every other command's defaults follow (docs/cli.md).
+    """
+    asked = (options.mqtt_port, options.influx_port, options.influx_backend_port)
+    ports = chosen_ports(state_dir, *asked)
+    if any(asked) or ServicePorts.load(state_dir / PORTS_FILE) is not None:
+        return ports
+    taken = [port for port in dataclasses.astuple(ports) if port_open(port)]
+    if not taken:
+        return ports
+    free = ServicePorts(*free_ports(3))
+    console.print(f"ports {', '.join(map(str, taken))} are taken by other programs; using "
+                  f"MQTT {free.mqtt}, InfluxDB {free.influx} (and {free.influx_backend} "
+                  f"behind it), saved in {state_dir / PORTS_FILE}")
+    return free
 
 
 def _ingest_settings(services: LocalServices, influx: InfluxSettings,
@@ -203,7 +249,7 @@ def _close_day(site: str, day_label: str, influx: InfluxSettings, ledger: Path,
     report.write_text(render(build_report(record, load_registry(settings.factors_path)), "html"),
                       encoding="utf-8")
     console.print(f"ledger: {verified.records} records, chain "
-                  f"{'verified' if verified.ok else 'BROKEN'}, head {verified.head}")
+                  f"{'verified' if verified.ok else 'BROKEN'}, head {verified.head[:19]}…")
     day_rows = next(c.computation.rows for c in closed if c.period == day)
     return list(day_rows), verified.ok, report
 
@@ -222,46 +268,57 @@ class KeepingTruthWriter(TruthWriter):
         super().write(kept, faults)
 
 
-FIGURES: tuple[tuple[str, str, Callable[[Decimal], str]], ...] = (
-    ("electricity_kwh", "kWh", lambda v: f"{v:,.0f}"),
-    ("diesel_kg", "diesel kg", lambda v: f"{v:,.0f}"),
-    ("input_t", "in t", lambda v: f"{v:,.0f}"),
-    ("output_t", "out t", lambda v: f"{v:,.0f}"),
-    ("sec_kwh_per_t", "kWh/t", lambda v: f"{v:.2f}"),
-    ("energy_kgce", "kgce", lambda v: f"{v:,.0f}"),
-    ("co2_total_kg", "CO2 kg", lambda v: f"{v:,.0f}"),
-    ("intensity_kg_per_t", "kg CO2/t", lambda v: f"{v:.2f}"),
+FIGURES: tuple[tuple[str, str], ...] = (
+    ("electricity_kwh", "kWh"),
+    ("diesel_kg", "diesel kg"),
+    ("input_t", "in t"),
+    ("output_t", "out t"),
+    ("sec_kwh_per_t", "kWh/t"),
+    ("energy_kgce", "kgce"),
+    ("co2_total_kg", "CO₂ kg"),
+    ("intensity_kg_per_t", "kg CO₂/t"),
 )
+CHARTED = tuple((key, title) for key, title in FIGURES if key in TRUTH_COLUMNS)
+TABLE_WIDTH = 80  # the demo's tables fit a classic terminal
 
 
 def result_table(result: DemoResult) -> Table:
-    table = Table("line", *(title for _, title, _ in FIGURES), "Δ truth",
-                  title=f"{result.site}, {result.day}, per line (Δ truth: worst deviation "
-                        "from the simulator's ground truth)")
+    table = Table("line", *(title for _, title in FIGURES), box=box.SIMPLE_HEAD,
+                  padding=(0, 1, 0, 0), pad_edge=False,
+                  title=f"{result.site}, {result.day}, per line",
+                  caption="Δ truth: the worst deviation from the simulator's ground truth")
+    table.add_column("Δ truth", no_wrap=True, min_width=7)
+    for column in table.columns[1:]:
+        column.justify = "right"
     for line in sorted(result.lines):
         values = result.lines[line]
-        cells = [_cell(values.get(key), fmt) for key, _, fmt in FIGURES]
+        cells = ["—" if (v := values.get(key)) is None else significant(v) for key, _ in FIGURES]
         table.add_row(line, *cells, _worst_error(values, result.truth.get(line, {})))
     return table
 
 
 def device_table(result: DemoResult) -> Table:
     zone = timezone(timedelta(hours=result.utc_offset_h))
-    table = Table("line", "device", "type", "samples", "first", "last",
+    table = Table("line", "device", "type", "samples", "first", "last", box=box.SIMPLE_HEAD,
+                  padding=(0, 1, 0, 0), pad_edge=False,
                   title=f"{result.site}: what reached InfluxDB, per device")
+    table.columns[3].justify = "right"
     for d in result.devices:
         table.add_row(d.line, d.device, d.device_type, f"{d.samples:,}",
-                      *(datetime.fromtimestamp(t / 1000, zone).strftime("%m-%d %H:%M:%S")
+                      *(datetime.fromtimestamp(t / 1000, zone).strftime("%m-%d %H:%M")
                         for t in (d.first_ms, d.last_ms)))
     return table
 
 
-def _cell(value: Decimal | None, fmt: Callable[[Decimal], str]) -> str:
-    return "—" if value is None else fmt(value)
+def write_chart(result: DemoResult, path: Path) -> Path:
+    """SVG of computed vs ground truth per line (`loopmeter.demo_chart`)."""
+    title = f"{result.site}, {result.day}: computed vs ground truth"
+    path.write_text(chart_svg(title, CHARTED, result.lines, result.truth), encoding="utf-8")
+    return path
 
 
 def _worst_error(values: Mapping[str, Decimal | None], truth: Mapping[str, Decimal]) -> str:
     errors = [e for column in TRUTH_COLUMNS
               if (e := relative_error(values.get(column), truth.get(column, Decimal(0))))
               is not None]
-    return f"{max(errors):.2%}" if errors else "—"
+    return f"{significant(max(errors) * 100, 2)} %" if errors else "—"

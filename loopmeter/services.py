@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -53,6 +54,7 @@ __all__ = [
     "ServicePorts",
     "ServiceRole",
     "ServiceStatus",
+    "chosen_ports",
     "find_binaries",
     "render_dynsec_config",
     "render_influxdb_conf",
@@ -446,6 +448,14 @@ def _owned_and_alive(pid: int, marker: str) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return marker.encode() in cmdline and _alive(pid)
+
+
+def chosen_ports(state_dir: Path, mqtt: int | None = None, influx: int | None = None,
+                 influx_backend: int | None = None) -> ServicePorts:
+    """Ports given on the command line win over those saved by the last `up` in `state_dir`."""
+    saved = ServicePorts.load(state_dir / PORTS_FILE) or ServicePorts()
+    chosen = {"mqtt": mqtt, "influx": influx, "influx_backend": influx_backend}
+    return dataclasses.replace(saved, **{k: v for k, v in chosen.items() if v is not None})
 
 
 def port_open(port: int) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -14,12 +13,11 @@ from rich.table import Table
 from adapters.cli_errors import HandledGroup
 from adapters.local_services import services_dir
 from loopmeter.services import (
-    PORTS_FILE,
     AuthMode,
     LocalServices,
     MqttAccount,
-    ServicePorts,
     ServiceStatus,
+    chosen_ports,
 )
 
 app = typer.Typer(
@@ -45,14 +43,6 @@ AdminPassword = Annotated[str | None, typer.Option(
 DEFAULT_STATE_DIR = services_dir()
 
 
-def _ports(state_dir: Path, mqtt: int | None, influx: int | None,
-           backend: int | None) -> ServicePorts:
-    """Options given on the command line win over the ports saved by the last `up`."""
-    saved = ServicePorts.load(state_dir / PORTS_FILE) or ServicePorts()
-    chosen = {"mqtt": mqtt, "influx": influx, "influx_backend": backend}
-    return dataclasses.replace(saved, **{k: v for k, v in chosen.items() if v is not None})
-
-
 @app.command()
 def up(
     state_dir: StateDir = DEFAULT_STATE_DIR,
@@ -67,7 +57,7 @@ def up(
     if auth == "dynsec" and not admin_password:
         raise typer.BadParameter("dynsec needs --admin-password (or its environment variable)")
     admin = MqttAccount(admin_user, SecretStr(admin_password)) if admin_password else None
-    ports = _ports(state_dir, mqtt_port, influx_port, influx_backend_port)
+    ports = chosen_ports(state_dir, mqtt_port, influx_port, influx_backend_port)
     services = LocalServices(state_dir, ports, auth=auth, admin=admin)
     services.up()
     _print(services.status())
@@ -76,7 +66,7 @@ def up(
 @app.command()
 def down(state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
     """Stop every service; Mosquitto saves its sessions and queued messages first."""
-    services = LocalServices(state_dir, _ports(state_dir, None, None, None))
+    services = LocalServices(state_dir, chosen_ports(state_dir, None, None, None))
     services.down()
     _print(services.status())
 
@@ -89,7 +79,7 @@ def status(
     influx_backend_port: InfluxBackendPort = None,
 ) -> None:
     """Show each service's pid, address and whether it runs; exit 1 if any is stopped."""
-    ports = _ports(state_dir, mqtt_port, influx_port, influx_backend_port)
+    ports = chosen_ports(state_dir, mqtt_port, influx_port, influx_backend_port)
     statuses = LocalServices(state_dir, ports).status()
     _print(statuses)
     stopped = [item.name for item in statuses if not item.running]

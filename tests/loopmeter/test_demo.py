@@ -60,11 +60,11 @@ def test_relative_error_is_undefined_without_truth_or_figure() -> None:
 
 
 @pytest.mark.integration
-def test_demo_closes_a_plant_day_that_matches_the_ground_truth(
+def test_demo_closes_a_plant_day_that_matches_the_ground_truth_and_again(
         services: LocalServices, influx_db: str, tmp_path: Path) -> None:
     console = Console(record=True, width=140)
-    result = run_demo(DemoOptions(speed=4 * 1440, state_dir=tmp_path, database=influx_db),
-                      console, services)
+    options = DemoOptions(speed=4 * 1440, state_dir=tmp_path, database=influx_db)
+    result = run_demo(options, console, services)
     assert result.ledger_ok
     assert [(d.line, d.device) for d in result.devices] == [
         ("fixed", "coarse-scale"), ("fixed", "crusher-1"), ("fixed", "infeed-scale"),
@@ -86,5 +86,15 @@ def test_demo_closes_a_plant_day_that_matches_the_ground_truth(
             assert abs(measured - true) <= Decimal("0.01") * true + Decimal("0.05"), (
                 line, column, measured, true)
     assert result.site in result.report.read_text(encoding="utf-8")
-    console.print(device_table(result), result_table(result))
-    assert "coarse-scale" in console.export_text()
+    assert result.chart.read_text(encoding="utf-8").count('class="computed"') == 2 * 4
+
+    again = run_demo(options, Console(record=True, width=140), services)
+    assert (again.day, again.lines, again.truth) == (result.day, result.lines, result.truth)
+    assert again.devices == result.devices
+
+    narrow = Console(record=True, width=80)
+    narrow.print(device_table(result), result_table(result))
+    shown = narrow.export_text()
+    assert "coarse-scale" in shown and "Δ truth" in shown
+    assert "…" not in shown
+    assert max(len(line) for line in shown.splitlines()) <= 80

@@ -22,12 +22,12 @@ from loopmeter.services import (
     MqttAccount,
     ServiceError,
     ServicePorts,
+    chosen_ports,
     render_dynsec_config,
     render_influxdb_conf,
     render_mosquitto_conf,
     render_nginx_conf,
 )
-from loopmeter.services_cli import _ports
 
 HOME = Path("/state/mosquitto")
 PLUGIN = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
@@ -211,7 +211,7 @@ def test_nginx_keeps_every_file_in_its_home() -> None:
 # ---------------------------------------------------------------- LocalServices, CLI
 
 
-def test_urls_follow_the_ports(tmp_path: Path) -> None:
+def test_urls_follow_thechosen_ports(tmp_path: Path) -> None:
     local = LocalServices(tmp_path, ServicePorts(mqtt=1, influx=2, influx_backend=3))
     assert local.mqtt_url == "mqtt://127.0.0.1:1"
     assert local.influx_url == "http://127.0.0.1:2"
@@ -239,9 +239,9 @@ def test_nothing_runs_in_a_fresh_state_folder(tmp_path: Path) -> None:
 
 
 def test_the_cli_prefers_given_ports_then_saved_ones_then_defaults(tmp_path: Path) -> None:
-    assert _ports(tmp_path, None, None, None) == ServicePorts()
+    assert chosen_ports(tmp_path, None, None, None) == ServicePorts()
     ServicePorts(mqtt=1, influx=2, influx_backend=3).save(tmp_path / "ports.json")
-    assert _ports(tmp_path, None, 20, None) == ServicePorts(mqtt=1, influx=20, influx_backend=3)
+    assert chosen_ports(tmp_path, None, 20, None) == ServicePorts(1, 20, 3)
 
 
 # ---------------------------------------------------------------- missing binaries
