@@ -4,6 +4,7 @@ Pure: nothing here does I/O, so equipment makers, the agent, the ingest service 
 tests share one definition of what a valid message is.
 """
 
+from contract.acks import ack_messages, decode_ack, encode_ack, seq_ranges
 from contract.catalogue import (
     CATALOGUE,
     CUSTOM_PREFIX,
@@ -19,6 +20,7 @@ from contract.codec import Envelope, Limits, decode, decode_payload, encode
 from contract.errors import ContractError, FieldError, Reason
 from contract.messages import (
     CONTRACT_VERSION,
+    AckMessage,
     AgentInfo,
     BirthMessage,
     DataMessage,
@@ -35,16 +37,20 @@ from contract.topics import (
     DeviceId,
     MessageKind,
     Topic,
+    ack_subscription,
+    parse_ack_topic,
     parse_topic,
     shared_subscription,
     subscription,
 )
 
 __all__ = [
-    "CATALOGUE", "CONTRACT_VERSION", "CUSTOM_PREFIX", "PREFIX", "AgentInfo", "BirthMessage",
-    "ContractError", "DataMessage", "DeathMessage", "DeviceId", "Domain", "Envelope",
-    "EquipmentSpec", "EquipmentType", "EventMessage", "FieldError", "Limits", "Message",
-    "MessageKind", "MetricDeclaration", "MetricKind", "MetricSpec", "Point", "Reason", "Role",
-    "Sample", "StatusMessage", "Topic", "decode", "decode_payload", "encode", "line_protocol",
-    "metric_spec", "parse_topic", "shared_subscription", "subscription", "to_points",
+    "CATALOGUE", "CONTRACT_VERSION", "CUSTOM_PREFIX", "PREFIX", "AckMessage", "AgentInfo",
+    "BirthMessage", "ContractError", "DataMessage", "DeathMessage", "DeviceId", "Domain",
+    "Envelope", "EquipmentSpec", "EquipmentType", "EventMessage", "FieldError", "Limits",
+    "Message", "MessageKind", "MetricDeclaration", "MetricKind", "MetricSpec", "Point", "Reason",
+    "Role", "Sample", "StatusMessage", "Topic", "ack_messages", "ack_subscription", "decode",
+    "decode_ack", "decode_payload", "encode", "encode_ack", "line_protocol", "metric_spec",
+    "parse_ack_topic", "parse_topic", "seq_ranges", "shared_subscription", "subscription",
+    "to_points",
 ]

@@ -166,3 +166,31 @@ class EventMessage(_Payload):
 
 
 Message = DataMessage | BirthMessage | DeathMessage | StatusMessage | EventMessage
+
+MAX_ACK_RANGES = 1_000
+SeqNumber = Annotated[StrictInt, Field(ge=0)]
+
+
+class AckMessage(_Payload):
+    """Ingest to one device: these data messages are durable (in the database, in ingest's
+    spool or in its dead-letter store); the device may delete them from its queue.
+
+    Ranges, not a watermark: with a shared subscription a device's messages are split over
+    several ingest workers, and no one worker knows what the others have stored.
+    """
+
+    ts: TimestampMs = Field(description="When ingest made these messages durable.")
+    seqs: list[tuple[SeqNumber, SeqNumber]] = Field(
+        min_length=1, max_length=MAX_ACK_RANGES,
+        description="Ranges [first, last] (inclusive) of data-message seqs now durable, in "
+                    "ascending order, neither overlapping nor adjacent.")
+
+    @model_validator(mode="after")
+    def _ranges_in_order(self) -> AckMessage:
+        previous = -2
+        for first, last in self.seqs:
+            if first > last or first <= previous + 1:
+                raise ValueError(f"seq ranges must ascend without overlap or contact: "
+                                 f"[{first}, {last}] after {previous}")
+            previous = last
+        return self

@@ -19,6 +19,7 @@ PREFIX = f"{ROOT}/{VERSION}"
 # Site, line and device ids: what may stand in one topic level and in an InfluxDB tag.
 IDENTIFIER_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+ACK_SUFFIX = "ack/durable"
 
 
 class MessageKind(StrEnum):
@@ -58,6 +59,15 @@ class DeviceId:
         Identifiers hold no dots, so no two devices share it and no service id has this form.
         """
         return f"dev.{self.site}.{self.line}.{self.device}"
+
+    @property
+    def ack_topic(self) -> str:
+        """Where ingest confirms which of this device's data messages are durable.
+
+        One level deeper than the message kinds, inside the device's own subtree: the broker
+        lets only this device read it, and only ingest publish there (`is_acknowledgement`).
+        """
+        return f"{self.prefix}/{ACK_SUFFIX}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +133,15 @@ def is_acknowledgement(topic: str) -> bool:
     device's ACL forbids the device itself to)."""
     parts = topic.split("/", 6)
     return len(parts) == 7 and parts[5] == ACKNOWLEDGEMENTS and "/".join(parts[:2]) == PREFIX
+def parse_ack_topic(topic: str) -> DeviceId:
+    """The device of an acknowledgement topic; raise ContractError(Reason.BAD_TOPIC) else."""
+    parts = topic.split("/")
+    if len(parts) != 7 or "/".join(parts[:2]) != PREFIX or "/".join(parts[5:]) != ACK_SUFFIX:
+        raise ContractError(Reason.BAD_TOPIC, [FieldError(
+            "topic", f"{topic!r} is not {PREFIX}/<site>/<line>/<device>/{ACK_SUFFIX}")])
+    return DeviceId(parts[2], parts[3], parts[4])
+
+
+def ack_subscription(site: str = "+") -> str:
+    """Topic filter for every device's acknowledgements (of one site): for ACLs and tools."""
+    return f"{PREFIX}/{site}/+/+/{ACK_SUFFIX}"

@@ -3,7 +3,8 @@
     offer(message) ──fast path, or decode──► valid: its points join the batch
                          └──► invalid: a dead letter joins the batch
     seal() ── the batch ──► commit(batch): dead letters to their store, points to InfluxDB
-                            (or the spool), then every message acknowledged, in order
+                            (or the spool), then every message acknowledged, in order, and
+                            each device told which of its data messages are now durable
     flush() = commit(seal())
 
 A message is acknowledged only after everything it produced is durable, and only after every
@@ -17,13 +18,25 @@ bounded by points, messages and age; the broker's receive maximum bounds what wa
 from __future__ import annotations
 
 import logging
-from collections import deque
-from collections.abc import Sequence
+from collections import defaultdict, deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import orjson
+
 from adapters.clock import Clock
-from contract import ContractError, DataMessage, Envelope, Point, decode, line_protocol
+from contract import (
+    ContractError,
+    DataMessage,
+    DeviceId,
+    Envelope,
+    MessageKind,
+    Point,
+    decode,
+    line_protocol,
+    parse_topic,
+)
 from contract.codec import without_bad_values
 from contract.fast import FastData, fast_data
 from contract.points import DEAD_LETTERS, INGEST_HEALTH, to_points
@@ -65,6 +78,11 @@ class AckSink(Protocol):
         """Acknowledge these messages, in this order."""
 
 
+class ConfirmSink(Protocol):
+    def confirm(self, durable: Mapping[DeviceId, Sequence[int]]) -> None:
+        """Tell each device which of its data messages (by seq) are now durable."""
+
+
 class DeadLetterSink(Protocol):
     def add(self, letters: Sequence[DeadLetter]) -> None: ...
 
@@ -76,11 +94,23 @@ class Batch:
     letters: list[DeadLetter]
     deliveries: list[Delivery]
     newest_ms: list[int]  # the newest sample of each live data message
+    durable: defaultdict[DeviceId, list[int]]  # the data messages' seqs, by device
     first_at: float | None = None
 
 
 def _empty() -> Batch:
-    return Batch([], [], [], [], [])
+    return Batch([], [], [], [], [], defaultdict(list))
+
+
+def _data_seq(topic: str, payload: bytes) -> tuple[DeviceId, int] | None:
+    """The device and seq of a rejected data message, if it names them: stored as a dead
+    letter, it is durable too, and its device must hear so or it would send it for ever."""
+    try:
+        parsed = parse_topic(topic)
+        seq = orjson.loads(payload).get("seq") if parsed.kind is MessageKind.DATA else None
+    except (ContractError, orjson.JSONDecodeError, AttributeError):
+        return None
+    return (parsed.device, seq) if type(seq) is int and seq >= 0 else None
 
 
 Decoded = tuple[Envelope, list[Point], ContractError | None]
@@ -110,10 +140,12 @@ class Pipeline:
 
     def __init__(self, store: DurableStore, dead_letters: DeadLetterSink, acks: AckSink,
                  tracker: SequenceTracker, clock: Clock, limits: BatchSettings,
-                 stats: Stats, in_flight: InFlight | None = None) -> None:
+                 stats: Stats, in_flight: InFlight | None = None,
+                 confirms: ConfirmSink | None = None) -> None:
         self._store = store
         self._dead_letters = dead_letters
         self._acks = acks
+        self._confirms = confirms
         self._tracker = tracker
         self._clock = clock
         self._limits = limits
@@ -169,6 +201,7 @@ class Pipeline:
             timestamps = [s.ts for s in message.samples]
         newest = max(timestamps)
         self._tracker.observe(device, seq, timestamps, inbound.received_ms)
+        self._batch.durable[device].append(seq)
         if not historical:
             self._batch.newest_ms.append(newest)
         self._add_lines(lines, inbound.topic)
@@ -179,6 +212,8 @@ class Pipeline:
     def _dead_letter(self, inbound: Inbound, reason: str, detail: str) -> None:
         self._batch.letters.append(DeadLetter(inbound.received_ms, inbound.topic, "message",
                                               reason, detail, inbound.payload))
+        if self._confirms is not None and (named := _data_seq(inbound.topic, inbound.payload)):
+            self._batch.durable[named[0]].append(named[1])
 
     def add_points(self, points: Sequence[Point], source: str = "") -> None:
         """Add points to the batch; without a message, they need no acknowledgement."""
@@ -219,6 +254,8 @@ class Pipeline:
         self._stats.dead_letters.update(letter.reason for letter in batch.letters)
         self._store.store(batch.lines, batch.sources)
         self._acks.ack(batch.deliveries)
+        if self._confirms is not None and batch.durable:
+            self._confirms.confirm(batch.durable)
         self._acked += len(batch.deliveries)
         if batch.deliveries and batch.first_at is not None:
             self._sealed_at.popleft()

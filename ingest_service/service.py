@@ -73,7 +73,7 @@ class IngestService:
         self.source = MqttSource(settings.mqtt, Session(
             settings.client_id, clean_start=False, expiry_s=settings.session_expiry_s,
             receive_maximum=settings.receive_maximum, manual_ack=True),
-            _topic_filter(settings), self._clock, self._inbox)
+            _topic_filter(settings), self._clock, self._inbox, stats=self.stats)
         self.pipeline = self._pipeline()
         self.http: OpsServer | None = None
 
@@ -86,7 +86,8 @@ class IngestService:
                                    stats=self.stats)
         tracker = SequenceTracker(int(self.settings.late_after_s * 1000))
         return Pipeline(self._store, self.dead_letters, self.source, tracker, self._clock,
-                        self.settings.batch, self.stats, self._in_flight)
+                        self.settings.batch, self.stats, self._in_flight,
+                        confirms=self.source if self.settings.confirm else None)
 
     def start(self) -> IngestService:
         """Serve /healthz, then connect and process.
@@ -162,11 +163,13 @@ class IngestService:
         return self._failed
 
     def health(self) -> dict[str, Any]:
-        connected = self.source.connected
-        alive = self._thread.is_alive() and self._committer.is_alive() and self._failed is None
-        return {"ok": connected and alive, "connected": connected, "pipeline": alive,
-                "failure": self._failed, "spool_points": self.stats.spool_points,
-                "unacked": self.stats.unacked}
+        """ok: connected, subscribed, and neither the pipeline nor the source has failed."""
+        connected, subscribed = self.source.connected, self.source.subscribed
+        failure = self._failed or self.source.failure
+        alive = self._thread.is_alive() and self._committer.is_alive() and failure is None
+        return {"ok": connected and subscribed and alive, "connected": connected,
+                "subscribed": subscribed, "pipeline": alive, "failure": failure,
+                "spool_points": self.stats.spool_points, "unacked": self.stats.unacked}
 
     def _create_database(self) -> None:
         reader = InfluxQL(self.settings.influx)

@@ -76,6 +76,10 @@ class IngestSettings(BaseSettings):
                                   "session and queued messages while it is disconnected.")
     receive_maximum: int = Field(1000, ge=1, le=65_535, description="Unacknowledged messages the "
                                  "broker may have in flight to one worker (MQTT 5 CONNECT).")
+    confirm: bool = Field(True, description="Publish to each device, on its "
+                          "`.../ack/durable` topic, which of its data messages are durable, so "
+                          "that agents delete them only then (contract.md, End-to-end "
+                          "acknowledgement); the login must be allowed to publish there.")
     batch: BatchSettings = Field(default_factory=BatchSettings, description="Write batching.")
     retry: RetrySettings = Field(default_factory=RetrySettings, description="Write retries.")
     spool: SpoolSettings = Field(default_factory=SpoolSettings, description="On-disk spool.")

@@ -47,6 +47,13 @@ class Stats:
     unacked: int = 0
     oldest_unacked_s: float = 0.0
     connected: bool = False
+    subscribed: bool = False  # the broker granted the subscription on this connection
+    subscribe_refusals: int = 0  # SUBACKs that refused it (each retried with backoff)
+    sessions_lost: int = 0  # reconnects on which the broker no longer had the session
+    confirms_published: int = 0  # end-to-end confirmations sent to devices
+    confirms_accepted: int = 0  # ... that the broker acknowledged
+    confirms_refused: int = 0  # ... that the broker refused (ACL): the devices send again
+    confirms_dropped: int = 0  # ... dropped from a full queue: the devices send again
 
     def delayed(self, seconds: float) -> None:
         """One live message stored `seconds` after its newest sample was taken."""

@@ -54,6 +54,18 @@ class StatsCollector(Collector):
                      stats.oldest_unacked_s, worker)
         yield _gauge("ingest_connected", "1 while connected to the broker.",
                      int(stats.connected), worker)
+        yield _gauge("ingest_subscribed", "1 while the broker grants the subscription.",
+                     int(stats.subscribed), worker)
+        yield _counter("ingest_subscribe_refusals", "Subscriptions the broker refused "
+                       "(retried with backoff).", stats.subscribe_refusals, worker)
+        yield _counter("ingest_sessions_lost", "Reconnects on which the broker no longer had "
+                       "the worker's session.", stats.sessions_lost, worker)
+        yield _counter("ingest_confirms_published", "End-to-end confirmations sent to devices.",
+                       stats.confirms_published, worker)
+        yield _counter("ingest_confirms_refused", "Confirmations the broker refused (ACL?); "
+                       "their devices send again.", stats.confirms_refused, worker)
+        yield _counter("ingest_confirms_dropped", "Confirmations dropped from a full queue; "
+                       "their devices send again.", stats.confirms_dropped, worker)
 
 
 def _counter(name: str, doc: str, value: float, labels: list[str]) -> CounterMetricFamily:

@@ -6,8 +6,8 @@ calls, a properties object, a message object, callbacks under locks). This codec
 every whole packet in a received chunk in one loop and writes a batch of PUBACKs as one
 buffer. It covers what a subscriber at QoS 0 and 1 meets (MQTT 5.0, OASIS standard):
 
-    out  CONNECT, SUBSCRIBE, UNSUBSCRIBE, PUBACK, PINGREQ, DISCONNECT
-    in   CONNACK, SUBACK, UNSUBACK, PUBLISH, PINGRESP, DISCONNECT
+    out  CONNECT, SUBSCRIBE, UNSUBSCRIBE, PUBLISH, PUBACK, PINGREQ, DISCONNECT
+    in   CONNACK, SUBACK, UNSUBACK, PUBLISH, PUBACK, PINGRESP, DISCONNECT
 
 Anything else, or a packet that breaks the rules, raises ProtocolError.
 """
@@ -49,6 +49,9 @@ _SESSION_EXPIRY = 0x11
 _SERVER_KEEP_ALIVE = 0x13
 _RECEIVE_MAXIMUM = 0x21
 _REASON_STRING = 0x1F
+_MAXIMUM_PACKET_SIZE = 0x27
+DEFAULT_RECEIVE_MAXIMUM = 65_535  # what a CONNACK without the property means (3.2.2.3.3)
+SESSION_TAKEN_OVER = 0x8E  # DISCONNECT reason: another connection took this client id
 
 
 def varint(value: int) -> bytes:
@@ -87,7 +90,8 @@ def _packet(first_byte: int, body: bytes) -> bytes:
 
 
 def connect(client_id: str, *, keepalive_s: int, clean_start: bool, session_expiry_s: int,
-            receive_maximum: int | None = None, credentials: Credentials | None = None) -> bytes:
+            receive_maximum: int | None = None, credentials: Credentials | None = None,
+            maximum_packet_size: int | None = None) -> bytes:
     flags = 0x02 if clean_start else 0
     payload = _string(client_id)
     if credentials:
@@ -99,6 +103,8 @@ def connect(client_id: str, *, keepalive_s: int, clean_start: bool, session_expi
     properties = bytes((_SESSION_EXPIRY,)) + struct.pack("!I", session_expiry_s)
     if receive_maximum:
         properties += bytes((_RECEIVE_MAXIMUM,)) + struct.pack("!H", receive_maximum)
+    if maximum_packet_size:  # the broker must not send a larger packet (3.1.2.11.4)
+        properties += bytes((_MAXIMUM_PACKET_SIZE,)) + struct.pack("!I", maximum_packet_size)
     header = _string("MQTT") + bytes((5, flags)) + struct.pack("!H", keepalive_s)
     return _packet(0x10, header + varint(len(properties)) + properties + payload)
 
@@ -110,6 +116,19 @@ def subscribe(packet_id: int, topic_filter: str, qos: int = 1) -> bytes:
 
 def unsubscribe(packet_id: int, topic_filter: str) -> bytes:
     return _packet(0xA2, struct.pack("!H", packet_id) + b"\x00" + _string(topic_filter))
+
+
+def publish(packet_id: int, topic: str, payload: bytes) -> bytes:
+    """A PUBLISH at QoS 1, not retained, without properties."""
+    return _packet(0x32, _string(topic) + struct.pack("!H", packet_id) + b"\x00" + payload)
+
+
+def parse_puback(packet: Packet) -> tuple[int, int]:
+    """The packet id and reason code of a PUBACK (reason 0 when the broker omits it)."""
+    body = packet.body
+    if len(body) < 2:
+        raise ProtocolError("a PUBACK shorter than two bytes")
+    return struct.unpack_from("!H", body)[0], body[2] if len(body) > 2 else 0
 
 
 def pubacks(packet_ids: Iterable[int]) -> bytes:
@@ -128,13 +147,23 @@ class Packet:
 
 
 class PacketReader:
-    """Whole packets out of a byte stream fed in chunks of any size."""
+    """Whole packets out of a byte stream fed in chunks of any size.
 
-    def __init__(self) -> None:
-        self._rest = b""  # the start of a packet not yet whole
+    A packet larger than `max_packet` raises ProtocolError as soon as its header is read,
+    before its body is buffered. The start of a packet not yet whole is kept in a bytearray
+    that grows in place: a large packet arriving in many chunks is not re-copied each time.
+    """
+
+    def __init__(self, max_packet: int = MAX_REMAINING_LENGTH) -> None:
+        self._rest = bytearray()
+        self._max_packet = max_packet
 
     def feed(self, data: bytes) -> list[Packet]:
-        buffer = self._rest + data if self._rest else data
+        if self._rest:
+            self._rest += data
+            buffer: bytes | bytearray = self._rest
+        else:
+            buffer = data
         packets = []
         offset, end = 0, len(buffer)
         while end - offset >= 2:
@@ -142,11 +171,17 @@ class PacketReader:
             if length is None:
                 break
             size, start = length
+            if start + size - offset > self._max_packet:
+                raise ProtocolError(f"a packet of {start + size - offset} bytes exceeds the "
+                                    f"maximum packet size of {self._max_packet}")
             if start + size > end:
                 break
-            packets.append(Packet(buffer[offset], buffer[start:start + size]))
+            packets.append(Packet(buffer[offset], bytes(buffer[start:start + size])))
             offset = start + size
-        self._rest = buffer[offset:]
+        if buffer is self._rest:
+            del self._rest[:offset]
+        else:
+            self._rest = bytearray(buffer[offset:])
         return packets
 
     @property
@@ -193,6 +228,7 @@ class ConnAck:
     reason: int
     server_keepalive_s: int | None
     reason_string: str | None
+    receive_maximum: int = DEFAULT_RECEIVE_MAXIMUM  # QoS 1 PUBLISHes the broker takes at once
 
 
 def parse_connack(packet: Packet) -> ConnAck:
@@ -202,9 +238,12 @@ def parse_connack(packet: Packet) -> ConnAck:
     properties = _properties(body, 2)
     keepalive = properties.get(_SERVER_KEEP_ALIVE)
     reason_string = properties.get(_REASON_STRING)
+    receive_maximum = properties.get(_RECEIVE_MAXIMUM)
     return ConnAck(bool(body[0] & 0x01), body[1],
                    struct.unpack("!H", keepalive)[0] if keepalive else None,
-                   reason_string.decode(errors="replace") if reason_string else None)
+                   reason_string.decode(errors="replace") if reason_string else None,
+                   struct.unpack("!H", receive_maximum)[0] if receive_maximum
+                   else DEFAULT_RECEIVE_MAXIMUM)
 
 
 def parse_acknowledgement(packet: Packet) -> tuple[int, list[int]]:

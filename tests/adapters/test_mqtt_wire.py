@@ -116,7 +116,12 @@ def test_connack_gives_session_present_reason_and_the_servers_keepalive() -> Non
     raw = b"\x20" + wire.varint(2 + 1 + len(properties)) + b"\x01\x00" \
         + wire.varint(len(properties)) + properties
     [packet] = wire.PacketReader().feed(raw)
-    assert wire.parse_connack(packet) == wire.ConnAck(True, 0, 60, None)
+    assert wire.parse_connack(packet) == wire.ConnAck(True, 0, 60, None, receive_maximum=20)
+
+
+def test_a_connack_without_receive_maximum_means_the_standards_default() -> None:
+    [packet] = wire.PacketReader().feed(b"\x20\x03\x00\x00\x00")
+    assert wire.parse_connack(packet).receive_maximum == 65_535
 
 
 def test_a_refused_connack_carries_its_reason_string() -> None:
@@ -163,3 +168,34 @@ def test_arbitrary_bytes_raise_nothing_but_protocol_errors(raw: bytes) -> None:
                 parse(packet)
     except wire.ProtocolError:
         pass
+
+
+def test_connect_carries_the_maximum_packet_size_when_asked() -> None:
+    plain = wire.connect("c", keepalive_s=5, clean_start=True, session_expiry_s=0)
+    sized = wire.connect("c", keepalive_s=5, clean_start=True, session_expiry_s=0,
+                         maximum_packet_size=1_114_112)
+    assert b"\x27" + struct.pack("!I", 1_114_112) in sized
+    assert len(sized) == len(plain) + 5
+
+
+@given(st.text(min_size=1, max_size=40).filter(lambda t: "\x00" not in t),
+       st.binary(max_size=2000), st.integers(min_value=1, max_value=65_535))
+def test_a_published_packet_reads_back_as_sent(topic: str, payload: bytes, packet_id: int) -> None:
+    [packet] = wire.PacketReader().feed(wire.publish(packet_id, topic, payload))
+    parsed = wire.parse_publish(packet)
+    assert (parsed.topic, parsed.payload, parsed.qos, parsed.packet_id, parsed.retain) == (
+        topic, payload, 1, packet_id, False)
+
+
+def test_a_puback_gives_its_packet_id_and_reason() -> None:
+    short, refused = wire.PacketReader().feed(b"\x40\x02\x01\x02" + b"\x40\x03\x00\x07\x87")
+    assert wire.parse_puback(short) == (0x0102, 0)
+    assert wire.parse_puback(refused) == (7, 0x87)
+
+
+def test_a_packet_over_the_maximum_is_refused_before_its_body_is_buffered() -> None:
+    reader = wire.PacketReader(max_packet=1000)
+    header = _publish("t", b"x" * 2000)[:10]  # only the start of it has arrived
+    with pytest.raises(wire.ProtocolError, match="exceeds the maximum packet size"):
+        reader.feed(header)
+    assert wire.PacketReader(max_packet=1000).feed(_publish("t", b"x" * 900))

@@ -22,7 +22,7 @@ def test_cli_writes_a_valid_schema_per_kind(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == sorted(f"{k}.schema.json" for k in ("data", "birth", "death", "status",
-                                                           "event"))
+                                                           "event", "ack"))
     for path in tmp_path.iterdir():
         Draft202012Validator.check_schema(json.loads(path.read_text()))
 

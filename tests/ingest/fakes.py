@@ -3,9 +3,10 @@ clock is tests.support's)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from adapters.influx import InfluxError
+from contract import DeviceId
 from ingest_service.pipeline import Delivery
 
 
@@ -36,3 +37,19 @@ class FakeAcks:
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         self.acked.extend(deliveries)
+
+
+class FakeConfirms:
+    """Records each confirmation: the seqs confirmed per device, and when (database state)."""
+
+    def __init__(self, snapshot: Callable[[], object] = lambda: None) -> None:
+        self.confirmed: list[dict[DeviceId, list[int]]] = []
+        self.seen: list[object] = []
+        self._snapshot = snapshot
+
+    def confirm(self, durable: Mapping[DeviceId, Sequence[int]]) -> None:
+        self.confirmed.append({device: list(seqs) for device, seqs in durable.items()})
+        self.seen.append(self._snapshot())
+
+    def seqs(self, device: DeviceId) -> list[int]:
+        return sorted(seq for each in self.confirmed for seq in each.get(device, []))

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from adapters.backoff import Backoff
 from adapters.influx import InfluxError, Unavailable, WriteRejected
-from contract import DeviceId
+from contract import DeviceId, MessageKind
 from ingest_service.pipeline import Delivery, Inbound, Pipeline
 from ingest_service.poison import InFlight, InFlightMarker
 from ingest_service.policy import WritePolicy
@@ -24,11 +24,12 @@ from ingest_service.settings import BatchSettings
 from ingest_service.stats import Stats
 from ingest_service.storage import DeadLetters, Spool, open_database
 from ingest_service.store import DurableStore
-from tests.ingest.fakes import FakeAcks, FakeDatabase
+from tests.ingest.fakes import FakeAcks, FakeConfirms, FakeDatabase
 from tests.ingest.support import data_payload
 from tests.support.clock import FakeClock
 
 TOPIC = "loopmeter/v1/s1/l1/m1/data"
+DEVICE = DeviceId("s1", "l1", "m1")
 
 
 class Rig:
@@ -40,6 +41,8 @@ class Rig:
         self.down = False
         self.db = FakeDatabase(lambda _lines: Unavailable("down") if self.down else None)
         self.acks = FakeAcks()
+        # What was durable when each confirmation went out: the database's and spool's points.
+        self.confirms = FakeConfirms(lambda: (len(self.db.points), self.spool.points))
         self.stats = Stats()
         connection = open_database(tmp_path / "w.sqlite")
         self.letters = DeadLetters(connection, 1000, 1000)
@@ -51,7 +54,8 @@ class Rig:
         self.pipeline = Pipeline(self.store, self.letters, self.acks,
                                  SequenceTracker(late_after_ms=300_000), self.clock,
                                  BatchSettings(max_points=max_points, max_messages=max_messages,
-                                               max_delay_s=0.5), self.stats, in_flight)
+                                               max_delay_s=0.5), self.stats, in_flight,
+                                 confirms=self.confirms)
         self.mid = 0
         self.samples_of: dict[int, int] = {}
         self.next_ts = self.clock.now_ms() - 60_000
@@ -401,3 +405,44 @@ def test_a_value_of_the_wrong_type_is_dead_lettered_alone(tmp_path: Path) -> Non
         "energy_kwh=3.5,x_mode.text=\"auto\"", "power_kw=2"]
     (letter,) = [entry.letter for entry in rig.letters.entries()]
     assert letter.reason == "schema" and "other values are stored" in letter.detail
+
+
+def test_each_device_hears_which_data_messages_are_durable_only_after_they_are(
+        tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.data(0, samples=3)
+    rig.data(1)
+    other = DeviceId("s1", "l1", "m2")
+    rig.offer(data_payload(7, rig.next_ts), other.topic(MessageKind.DATA))
+    rig.offer(b'{"v": 1, "ts": 1}', "loopmeter/v1/s1/l1/m1/status")  # no seq: nothing to confirm
+    assert rig.confirms.confirmed == []
+    rig.pipeline.flush()
+    assert rig.confirms.confirmed == [{DEVICE: [0, 1], other: [7]}]
+    assert rig.confirms.seen == [(5, 0)]  # every point already in the database
+
+
+def test_spooled_and_dead_lettered_data_messages_are_confirmed_as_durable(
+        tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.down = True
+    rig.data(3)
+    rig.offer(b'{"v": 1, "seq": 4, "device_type": "no_such_type", "samples": []}')
+    rig.offer(b'{"v": 1, "seq": "five"}')  # names no seq it could be confirmed by
+    rig.offer(b"{not json")
+    rig.pipeline.flush()
+    assert rig.spool.points == 1 and len(rig.letters.entries()) == 3
+    assert rig.confirms.seqs(DEVICE) == [3, 4]
+    assert rig.confirms.seen == [(0, 1)]  # confirmed once in the spool, not in the database
+
+
+@given(st.lists(st.integers(min_value=0, max_value=50), min_size=1, max_size=40))
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_every_data_message_offered_is_confirmed_and_no_other(
+        tmp_path_factory: pytest.TempPathFactory, seqs: list[int]) -> None:
+    rig = Rig(tmp_path_factory.mktemp("confirm"), max_messages=7)
+    for seq in seqs:
+        rig.data(seq)
+        if rig.pipeline.due():
+            rig.pipeline.flush()
+    rig.pipeline.flush()
+    assert rig.confirms.seqs(DEVICE) == sorted(seqs)

@@ -12,11 +12,13 @@ from pydantic import SecretStr
 
 from adapters.clock import SystemClock
 from adapters.mqtt import MqttSettings, Session
+from contract import PREFIX, DeviceId, decode_ack
 from ingest_service.pipeline import Inbound
-from ingest_service.source import MqttSource
+from ingest_service.source import MAX_PACKET_BYTES, MqttSource
 from loopmeter.services import LocalServices
 from tests.ingest.support import Publisher, take_inbound, wait_for
 from tests.servers import DYNSEC_INGEST
+from tests.support.live import recording
 
 
 def _source(settings: MqttSettings, client_id: str, topic_filter: str,
@@ -95,3 +97,159 @@ def test_a_login_is_sent_and_a_refused_one_is_retried_with_backoff(
         assert not refused.connected and attempts <= 3  # backoff 1 s, then 2 s: no busy loop
     finally:
         refused.stop()
+
+
+def test_a_full_inbox_stops_reading_but_not_the_keep_alive_or_the_acknowledgements(
+        services: LocalServices, topic_prefix: str) -> None:
+    # Nothing is taken from the inbox for more than 1.5 keep-alives: the broker would drop a
+    # silent client at 7.5 s. The source must keep pinging and acknowledging meanwhile.
+    settings = MqttSettings(url=services.mqtt_url, keepalive_s=5)
+    inbox: queue.Queue[list[Inbound]] = queue.Queue(maxsize=1)
+    client_id = f"stall-{uuid.uuid4().hex[:8]}"
+    source = _source(settings, client_id, f"{topic_prefix}/#", inbox)
+    source.start()
+    try:
+        with Publisher(services.mqtt_url) as publisher:
+            for i in range(40):
+                publisher.publish(f"{topic_prefix}/l1/m1/data", f"{i}".encode())
+                publisher.wait_published()  # one chunk each, so that the inbox fills
+        first = inbox.get(timeout=10)
+        source.ack([m.delivery for m in first])  # acknowledged while the source is stalled
+        wait_for(lambda: inbox.full(), 10, "the inbox to fill")
+        time.sleep(9)  # the stall itself: longer than the broker tolerates silence
+        assert source.connected and source.connections == 1
+        rest = take_inbound(inbox, 40 - len(first))
+        assert [m.payload for m in first + rest] == [f"{i}".encode() for i in range(40)]
+        source.ack([m.delivery for m in rest])
+    finally:
+        source.stop()
+    assert source.connections == 1
+    again = _source(settings, client_id, f"{topic_prefix}/#", inbox)
+    again.start()
+    try:  # everything was acknowledged, the stalled part included: nothing comes back
+        time.sleep(1)
+        assert inbox.empty()
+    finally:
+        again.stop()
+
+
+def test_a_refused_subscription_fails_health_and_is_retried(
+        dynsec_services: LocalServices) -> None:
+    account = DYNSEC_INGEST
+    settings = MqttSettings(url=dynsec_services.mqtt_url, username=account.username,
+                            password=account.secret())
+    inbox: queue.Queue[list[Inbound]] = queue.Queue()
+    source = _source(settings, f"refused-{uuid.uuid4().hex[:8]}", "not-loopmeter/#", inbox)
+    source.start(timeout_s=10)
+    try:
+        wait_for(lambda: source.stats.subscribe_refusals >= 2, 15, "a retried subscription")
+        assert source.connected and not source.subscribed and not source.stats.subscribed
+    finally:
+        source.stop()
+    granted = _source(settings, f"granted-{uuid.uuid4().hex[:8]}", "loopmeter/v1/#", inbox)
+    granted.start(timeout_s=10)
+    try:
+        wait_for(lambda: granted.subscribed, 10, "the granted subscription")
+        assert granted.stats.subscribe_refusals == 0
+    finally:
+        granted.stop()
+
+
+def test_a_second_worker_with_the_same_id_is_reported_not_fought(
+        services: LocalServices, topic_prefix: str) -> None:
+    settings, client_id = MqttSettings(url=services.mqtt_url), f"twin-{uuid.uuid4().hex[:8]}"
+    inbox: queue.Queue[list[Inbound]] = queue.Queue()
+    first = _source(settings, client_id, f"{topic_prefix}/#", inbox)
+    first.start()
+    second = _source(settings, client_id, f"{topic_prefix}/#", inbox)
+    try:
+        wait_for(lambda: first.subscribed, 10, "the first worker's subscription")
+        second.start()
+        wait_for(lambda: first.failure is not None or second.failure is not None, 60,
+                 "the taken-over session to be reported")
+        stopped, kept = (first, second) if first.failure else (second, first)
+        assert "two ingest workers probably share the client id" in (stopped.failure or "")
+        connections = kept.connections
+        time.sleep(3)  # longer than a reconnect delay: the fight is over
+        assert not stopped.connected and kept.connected and kept.failure is None
+        assert kept.connections == connections and kept.subscribed
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_packets_beyond_the_maximum_size_are_never_sent_to_the_source(
+        services: LocalServices, topic_prefix: str) -> None:
+    settings = MqttSettings(url=services.mqtt_url)
+    inbox: queue.Queue[list[Inbound]] = queue.Queue()
+    source = _source(settings, f"big-{uuid.uuid4().hex[:8]}", f"{topic_prefix}/#", inbox)
+    source.start()
+    try:
+        with Publisher(services.mqtt_url) as publisher:
+            publisher.publish(f"{topic_prefix}/l1/m1/data", b"x" * (MAX_PACKET_BYTES + 1))
+            publisher.publish(f"{topic_prefix}/l1/m1/data", b"small")
+            publisher.wait_published()
+        assert [m.payload for m in take_inbound(inbox, 1)] == [b"small"]
+        assert source.connected and source.connections == 1
+    finally:
+        source.stop()
+
+
+def test_a_lost_session_is_counted_and_the_subscription_made_again(
+        services: LocalServices, topic_prefix: str) -> None:
+    settings = MqttSettings(url=services.mqtt_url)
+    inbox: queue.Queue[list[Inbound]] = queue.Queue()
+    session = Session(f"lost-{uuid.uuid4().hex[:8]}", clean_start=False, expiry_s=0,
+                      receive_maximum=100, manual_ack=True)  # the broker forgets it at once
+    source = MqttSource(settings, session, f"{topic_prefix}/#", SystemClock(), inbox)
+    source.start()
+    try:
+        wait_for(lambda: source.subscribed, 10, "the subscription")
+        services.restart_service("mosquitto", kill=True)
+        wait_for(lambda: source.connections == 2 and source.subscribed, 30, "the resubscription")
+        assert source.stats.sessions_lost == 1
+        with Publisher(services.mqtt_url) as publisher:
+            publisher.publish(f"{topic_prefix}/l1/m1/data", b"after")
+            publisher.wait_published()
+        assert take_inbound(inbox, 1)[0].payload == b"after"
+    finally:
+        source.stop()
+
+
+def test_confirmations_reach_each_device_on_its_own_topic(
+        services: LocalServices, unique_site: str) -> None:
+    settings = MqttSettings(url=services.mqtt_url)
+    inbox: queue.Queue[list[Inbound]] = queue.Queue()
+    one, two = DeviceId(unique_site, "l1", "m1"), DeviceId(unique_site, "l1", "m2")
+    source = _source(settings, f"conf-{uuid.uuid4().hex[:8]}", f"{PREFIX}/{unique_site}/+/+/+",
+                     inbox)
+    with recording(services.mqtt_url, one.ack_topic) as recorder:
+        source.start()
+        try:
+            source.confirm({one: [5, 3, 4, 9], two: [1]})
+            wait_for(lambda: len(recorder.snapshot()) == 1, 10, "the confirmation")
+            wait_for(lambda: source.stats.confirms_published == 2, 10, "both confirmations")
+        finally:
+            source.stop()
+        message = recorder.snapshot()[0]
+    assert (message.topic, message.qos) == (one.ack_topic, 1)
+    assert decode_ack(message.payload).seqs == [(3, 5), (9, 9)]
+    assert inbox.empty()  # ingest does not receive its own confirmations
+
+
+def test_the_ingest_login_may_publish_confirmations_under_dynamic_security(
+        dynsec_services: LocalServices, unique_site: str) -> None:
+    account = DYNSEC_INGEST
+    settings = MqttSettings(url=dynsec_services.mqtt_url, username=account.username,
+                            password=account.secret())
+    inbox: queue.Queue[list[Inbound]] = queue.Queue()
+    source = _source(settings, f"acl-{uuid.uuid4().hex[:8]}", "loopmeter/v1/#", inbox)
+    source.start(timeout_s=10)
+    try:
+        wait_for(lambda: source.subscribed, 10, "the subscription")
+        source.confirm({DeviceId(unique_site, "l1", "m1"): [1, 2]})
+        wait_for(lambda: source.stats.confirms_accepted + source.stats.confirms_refused == 1,
+                 10, "the broker's answer to the confirmation")
+        assert source.stats.confirms_refused == 0
+    finally:
+        source.stop()
