@@ -4,10 +4,19 @@ Single-threaded: `tick()` does one round of work (network, sampling, sealing, se
 `start()` runs ticks in a thread and `stop()` ends it. Live messages go out as soon as
 they are formed; messages formed while offline are flagged historical and replayed in
 order at a bounded rate, while live ones keep flowing.
+
+End-to-end acknowledgement (`confirm`, on by default): the agent subscribes to its device's
+`.../ack/durable` topic and keeps each data message in its queue after the broker's PUBACK,
+until ingest confirms that the message's seq is durable; a message not confirmed within
+`confirm.timeout_s` of its PUBACK is sent again (ingest's writes are idempotent). Messages
+sent and not yet confirmed count against `replay.max_in_flight`, which therefore bounds what
+one agent can have queued at the broker. If the broker refuses the subscription, the
+connection falls back to deleting on PUBACK, and says so in its log.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections.abc import Sequence
@@ -22,6 +31,7 @@ from adapters.mqtt import ConnectFailed, MqttSettings, Will
 from contract import (
     AgentInfo,
     BirthMessage,
+    ContractError,
     DataMessage,
     DeathMessage,
     DeviceId,
@@ -30,11 +40,23 @@ from contract import (
     MetricDeclaration,
     Sample,
     StatusMessage,
+    decode_ack,
     encode,
 )
 from edge_agents.driver import DeviceClock, Driver, EventSource
-from edge_agents.link import Acked, Connected, Disconnected, Link, LinkEvent, PahoLink
+from edge_agents.link import (
+    Acked,
+    Connected,
+    Disconnected,
+    Link,
+    LinkEvent,
+    PahoLink,
+    Received,
+    Subscribed,
+)
 from edge_agents.store import QueueSettings, Row, Store
+
+log = logging.getLogger(__name__)
 
 AGENT_NAME = "loopmeter-agent"
 AGENT_VERSION = "0.1.0"
@@ -46,8 +68,21 @@ class ReplaySettings(BaseModel):
 
     samples_per_s: float = Field(20_000, gt=0, description="Rate at which the backlog is "
                                                            "replayed after an outage.")
-    max_in_flight: int = Field(100, ge=1, description="Most messages awaiting the broker's "
-                                                      "acknowledgement at once.")
+    max_in_flight: int = Field(100, ge=1, description="Most messages sent and not yet "
+                                                      "acknowledged (by the broker, or with "
+                                                      "`confirm` by ingest) at once.")
+
+
+class ConfirmSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="Keep each data message until ingest confirms "
+                                            "it durable on the device's ack topic; off, the "
+                                            "broker's PUBACK deletes it (contract v1 before "
+                                            "end-to-end acknowledgement).")
+    timeout_s: float = Field(60.0, gt=0, description="Send a data message again when ingest "
+                                                     "has not confirmed it this long after "
+                                                     "the broker's PUBACK.")
 
 
 class AgentConfig(BaseModel):
@@ -70,6 +105,7 @@ class AgentConfig(BaseModel):
     tick_s: float = Field(0.05, gt=0, description="Pause between two rounds of work.")
     queue: QueueSettings = Field(default_factory=QueueSettings)
     replay: ReplaySettings = Field(default_factory=ReplaySettings)
+    confirm: ConfirmSettings = Field(default_factory=ConfirmSettings)
     backoff: BackoffSettings = Field(default_factory=BackoffSettings)
 
     @property
@@ -84,6 +120,7 @@ class AgentStats:
     acked_messages: int = 0
     acked_samples: int = 0
     connects: int = 0
+    resent: int = 0  # data messages sent again because ingest did not confirm them in time
 
 
 @dataclass
@@ -93,6 +130,9 @@ class _Connection:
     online: bool = False
     opened_at: float = 0.0
     in_flight: dict[int, Row] = field(default_factory=dict)
+    # With end-to-end acknowledgement: None until the broker answered the subscription.
+    confirming: bool | None = False
+    unconfirmed: dict[int, tuple[Row, float]] = field(default_factory=dict)  # seq: row, PUBACK
     last_live: int = 0
     last_historical: int = 0
 
@@ -243,8 +283,10 @@ class Agent:
             return
         conn = _Connection(self.store.new_session(), now, opened_at=mono)
         death = DeathMessage(ts=now, session=conn.session)
+        confirm = self.config.confirm.enabled
         try:
-            self._link.open(Will(self.id.topic(MessageKind.DEATH), encode(death)))
+            self._link.open(Will(self.id.topic(MessageKind.DEATH), encode(death)),
+                            self.id.ack_topic if confirm else None)
         except ConnectFailed:
             self._next_attempt = mono + self._backoff.next_delay()
             return
@@ -261,6 +303,7 @@ class Agent:
             return
         if isinstance(event, Connected) and event.accepted:
             conn.online = True
+            conn.confirming = None if self.config.confirm.enabled else False
             self._backoff.reset()
             self.stats.connects += 1
             self._link.publish(self.id.topic(MessageKind.BIRTH), encode(self._birth(conn, now)),
@@ -270,12 +313,42 @@ class Agent:
             self._drop_connection(self._net.monotonic())
         elif isinstance(event, Acked):
             self._on_ack(conn, event)
+        elif isinstance(event, Subscribed):
+            conn.confirming = event.accepted
+            if not event.accepted:
+                log.warning("%s: the broker refused the subscription to %s; data messages "
+                            "are deleted on the broker's PUBACK", self.id.prefix,
+                            self.id.ack_topic)
+        elif event.topic == self.id.ack_topic:
+            self._on_confirmation(conn, event)
+
+    def _on_confirmation(self, conn: _Connection, event: Received) -> None:
+        """Ingest has these seqs durably: delete them, stop waiting for them."""
+        try:
+            ranges = decode_ack(event.payload).seqs
+        except ContractError as error:
+            log.warning("%s: an acknowledgement that breaks the contract: %s", self.id.prefix,
+                        error)
+            return
+        messages, samples = self.store.confirm(ranges)
+        self.stats.acked_messages += messages
+        self.stats.acked_samples += samples
+
+        def confirmed(row: Row) -> bool:
+            return row.seq is not None and any(a <= row.seq <= b for a, b in ranges)
+
+        for seq in [seq for seq, (row, _) in conn.unconfirmed.items() if confirmed(row)]:
+            del conn.unconfirmed[seq]
+        for mid in [mid for mid, row in conn.in_flight.items() if confirmed(row)]:
+            del conn.in_flight[mid]  # its PUBACK, when it comes, finds nothing to do
 
     def _on_ack(self, conn: _Connection, event: Acked) -> None:
         row = conn.in_flight.pop(event.mid, None)
         if row is None:
             return
-        if event.accepted:
+        if event.accepted and conn.confirming and row.seq is not None:
+            conn.unconfirmed[row.seq] = (row, self._net.monotonic())  # until ingest confirms
+        elif event.accepted:
             self.store.ack(row.id)
             self.stats.acked_messages += row.samples > 0
             self.stats.acked_samples += row.samples
@@ -299,18 +372,34 @@ class Agent:
         if conn is None or not conn.online:
             return
         self._send_status(conn, now)
-        room = self.config.replay.max_in_flight - len(conn.in_flight)
-        for row in self.store.due(False, conn.last_live, max(room, 0)):
+        if conn.confirming is None:  # data waits for the subscription to confirmations
+            return
+        self._resend_unconfirmed(conn)
+        for row in self.store.due(False, conn.last_live, self._room(conn)):
             conn.last_live = row.id
             self._publish(conn, row)
         self._replay(conn)
+
+    def _room(self, conn: _Connection) -> int:
+        """Messages that may still be sent: sent ones wait for PUBACK or for confirmation."""
+        waiting = len(conn.in_flight) + len(conn.unconfirmed)
+        return max(0, self.config.replay.max_in_flight - waiting)
+
+    def _resend_unconfirmed(self, conn: _Connection) -> None:
+        """Send again what ingest has not confirmed within the timeout (oldest first)."""
+        due = self._net.monotonic() - self.config.confirm.timeout_s
+        late = [seq for seq, (_, acked_at) in conn.unconfirmed.items() if acked_at <= due]
+        for seq in late:
+            row, _ = conn.unconfirmed.pop(seq)
+            self._publish(conn, row)
+            self.stats.resent += 1
 
     def _replay(self, conn: _Connection) -> None:
         mono = self._net.monotonic()
         rate = self.config.replay.samples_per_s
         self._tokens = min(rate, self._tokens + (mono - self._last_refill) * rate)
         self._last_refill = mono
-        room = self.config.replay.max_in_flight - len(conn.in_flight)
+        room = self._room(conn)
         if self._tokens <= 0 or room <= 0:
             return
         for row in self.store.due(True, conn.last_historical, room):

@@ -1,7 +1,9 @@
 """The agent's MQTT port and its paho adapter, driven from the agent's own thread.
 
 `poll()` runs paho's network loop without blocking and returns what happened (connected,
-disconnected, acknowledged), so the agent stays single-threaded and testable with a fake.
+disconnected, acknowledged by the broker, subscribed, a message received), so the agent stays
+single-threaded and testable with a fake. Opened with a topic to subscribe (the device's
+acknowledgement topic), the link subscribes on every connect: the session is not persistent.
 A fresh connection is built for every connection attempt: nothing paho buffered for a dead
 connection is ever sent on a new one; the agent's store is the only source of retries.
 """
@@ -39,12 +41,28 @@ class Acked:
     retry: bool = False
 
 
-LinkEvent = Connected | Disconnected | Acked
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    """The broker's answer to the subscription asked for at `open`."""
+
+    accepted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A message on the subscribed topic."""
+
+    topic: str
+    payload: bytes
+
+
+LinkEvent = Connected | Disconnected | Acked | Subscribed | Received
 
 
 class Link(Protocol):
-    def open(self, will: Will) -> None:
-        """Start connecting with this last will; raise ConnectFailed if the socket fails."""
+    def open(self, will: Will, subscribe: str | None = None) -> None:
+        """Start connecting with this last will, then subscribe to `subscribe` (QoS 1) if
+        given; raise ConnectFailed if the socket fails."""
         ...
 
     def close(self) -> None: ...
@@ -65,9 +83,11 @@ class PahoLink:
         self._connection: mqtt.Connection | None = None
         self._inbox: list[mqtt.MqttEvent] = []
         self._events: list[LinkEvent] = []
+        self._subscribe: str | None = None
 
-    def open(self, will: Will) -> None:
+    def open(self, will: Will, subscribe: str | None = None) -> None:
         self.close()
+        self._subscribe = subscribe
         # Each connection gets its own inbox: what a closed one still reports is never read.
         inbox: list[mqtt.MqttEvent] = []
         connection = mqtt.Connection(self._settings, self._session, inbox.append, will)
@@ -120,6 +140,15 @@ class PahoLink:
     def _on_event(self, event: mqtt.MqttEvent) -> None:
         if isinstance(event, mqtt.Connected):
             self._events.append(Connected(True, "Success"))
+            if self._subscribe is not None and self._connection is not None:
+                try:
+                    self._connection.subscribe(self._subscribe, qos=1)
+                except mqtt.MqttError as error:
+                    self._lost(str(error))
+        elif isinstance(event, mqtt.Subscribed):
+            self._events.append(Subscribed(event.accepted))
+        elif isinstance(event, mqtt.Message):
+            self._events.append(Received(event.topic, event.payload))
         elif isinstance(event, mqtt.ConnectRefused):
             self._events.append(Connected(False, event.reason))
             self._lost(f"broker refused the connection: {event.reason}")
@@ -131,4 +160,4 @@ class PahoLink:
 
 
 __all__ = ["Acked", "ConnectFailed", "Connected", "Disconnected", "Link", "LinkEvent",
-           "PahoLink"]
+           "PahoLink", "Received", "Subscribed"]

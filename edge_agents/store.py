@@ -3,15 +3,16 @@
 Every sample is written here before anything else happens to it. Samples are sealed into a
 data message in the same transaction that takes the device's next sequence number, so a
 `kill -9` at any instant neither loses a sample nor reuses a seq, and a message is replayed
-byte for byte as it was first formed. Rows leave only when the broker acknowledged them, or
-when a bound (samples, age) drops the oldest, which is counted by reason.
+byte for byte as it was first formed. Rows leave only when they are acknowledged (by ingest's
+end-to-end confirmation of their seq, or by the broker's PUBACK where there is none), or when
+a bound (samples, age) drops the oldest, which is counted by reason.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,9 @@ CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic T
                                    payload BLOB NOT NULL, samples INTEGER NOT NULL,
                                    first_ts INTEGER NOT NULL, historical INTEGER NOT NULL);
 """
+# Queues made before end-to-end acknowledgement lack the seq column; it is added on open.
+_SEQ_COLUMN = "ALTER TABLE outbox ADD COLUMN seq INTEGER"
+_SEQ_INDEX = "CREATE INDEX IF NOT EXISTS outbox_seq ON outbox (seq)"
 QUEUE_FULL = "queue_full"
 TOO_OLD = "too_old"
 REJECTED = "rejected"
@@ -52,6 +56,7 @@ class Row:
     payload: bytes
     samples: int
     historical: bool
+    seq: int | None = None  # a data message's seq; None for an event
 
 
 Former = Callable[[int, list[Sample]], tuple[str, bytes]]
@@ -66,6 +71,10 @@ class Store:
         # NORMAL in WAL mode survives a crash of the process (kill -9), not of the OS.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "seq" not in columns:
+            self._db.execute(_SEQ_COLUMN)
+        self._db.execute(_SEQ_INDEX)
         self._settings = settings
         self.depth = self._scalar("SELECT COUNT(*) FROM samples") + self._scalar(
             "SELECT COALESCE(SUM(samples), 0) FROM outbox")
@@ -137,7 +146,7 @@ class Store:
         topic, payload = form(seq, samples)
         with self._transaction():
             self._db.execute("DELETE FROM samples WHERE id <= ?", (rows[-1][0],))
-            self._insert(topic, payload, len(samples), samples[0].ts, historical)
+            self._insert(topic, payload, len(samples), samples[0].ts, historical, seq)
             self._add_meta("next_seq", 1)
         return seq
 
@@ -145,9 +154,11 @@ class Store:
         """Queue a message that carries no samples (an event)."""
         self._insert(topic, payload, 0, ts, historical)
 
-    def _insert(self, topic: str, payload: bytes, samples: int, ts: int, hist: bool) -> None:
-        self._db.execute("INSERT INTO outbox (topic, payload, samples, first_ts, historical) "
-                         "VALUES (?, ?, ?, ?, ?)", (topic, payload, samples, ts, int(hist)))
+    def _insert(self, topic: str, payload: bytes, samples: int, ts: int, hist: bool,
+                seq: int | None = None) -> None:
+        self._db.execute("INSERT INTO outbox (topic, payload, samples, first_ts, historical, "
+                         "seq) VALUES (?, ?, ?, ?, ?, ?)",
+                         (topic, payload, samples, ts, int(hist), seq))
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -163,14 +174,27 @@ class Store:
 
     def due(self, historical: bool, after_id: int, limit: int) -> list[Row]:
         rows = self._db.execute(
-            "SELECT id, topic, payload, samples FROM outbox WHERE historical = ? AND id > ? "
+            "SELECT id, topic, payload, samples, seq FROM outbox WHERE historical = ? AND id > ? "
             "ORDER BY id LIMIT ?", (int(historical), after_id, limit))
-        return [Row(i, t, bytes(p), n, historical) for i, t, p, n in rows]
+        return [Row(i, t, bytes(p), n, historical, q) for i, t, p, n, q in rows]
 
     def ack(self, row_id: int) -> None:
         rows = self._db.execute("DELETE FROM outbox WHERE id = ? RETURNING samples",
                                 (row_id,)).fetchall()
         self.depth -= sum(n for (n,) in rows)
+
+    def confirm(self, ranges: Sequence[tuple[int, int]]) -> tuple[int, int]:
+        """Delete the data messages whose seq is in one of the inclusive ranges: ingest has
+        them durably. The messages and samples deleted (a repeated confirmation deletes none)."""
+        messages = samples = 0
+        with self._transaction():
+            for first, last in ranges:
+                rows = self._db.execute("DELETE FROM outbox WHERE seq BETWEEN ? AND ? "
+                                        "RETURNING samples", (first, last)).fetchall()
+                messages += len(rows)
+                samples += sum(n for (n,) in rows)
+        self.depth -= samples
+        return messages, samples
 
     def reject(self, row_id: int) -> None:
         """The broker refused the message for good: drop it and count it."""

@@ -79,10 +79,10 @@ class OutageLink:
         now = self._clock.now_ms()
         return any(outage.active(now) for outage in self._outages)
 
-    def open(self, will: Will) -> None:
+    def open(self, will: Will, subscribe: str | None = None) -> None:
         if self._down():
             raise ConnectFailed("network down (simulated outage)")
-        self._inner.open(will)
+        self._inner.open(will, subscribe)
         self._open = True
 
     def close(self) -> None:

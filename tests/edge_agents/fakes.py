@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from adapters.mqtt import ConnectFailed, Will
+from contract import ack_messages, encode_ack
 from edge_agents.driver import Reading
-from edge_agents.link import Acked, Connected, Disconnected, LinkEvent
+from edge_agents.link import Acked, Connected, Disconnected, LinkEvent, Received, Subscribed
+from tests.support.clock import START_MS
 
 
 @dataclass
@@ -16,20 +18,30 @@ class FakeLink:
 
     up: bool = True
     auto_ack: bool = True
+    grant: bool = False  # whether a subscription (to acknowledgements) is granted
     published: list[tuple[str, bytes, bool]] = field(default_factory=list)
     wills: list[Will] = field(default_factory=list)
     _events: list[LinkEvent] = field(default_factory=list)
     attempts: int = 0
     _open: bool = False
     _mid: int = 0
+    subscriptions: list[str] = field(default_factory=list)
 
-    def open(self, will: Will) -> None:
+    def open(self, will: Will, subscribe: str | None = None) -> None:
         self.attempts += 1
         if not self.up:
             raise ConnectFailed("refused")
         self.wills.append(will)
         self._open = True
         self._events.append(Connected(True, "Success"))
+        if subscribe is not None:
+            self.subscriptions.append(subscribe)
+            self._events.append(Subscribed(self.grant))
+
+    def confirm(self, seqs: Sequence[int], now_ms: int = START_MS) -> None:
+        """Ingest confirms these seqs on the subscribed acknowledgement topic."""
+        for message in ack_messages(seqs, now_ms):
+            self._events.append(Received(self.subscriptions[-1], encode_ack(message)))
 
     def close(self) -> None:
         self._open = False

@@ -17,6 +17,7 @@ from contract import (
 )
 from edge_agents.agent import Agent, AgentConfig
 from edge_agents.driver import CallableDriver, declare
+from edge_agents.link import Received
 from edge_agents.store import REJECTED
 from tests.edge_agents.fakes import FakeLink, ramp
 from tests.support.clock import START_MS, FakeClock
@@ -103,9 +104,9 @@ def test_reconnect_attempts_back_off(tmp_path: Path) -> None:
     attempts: list[int] = []
     open_ = link.open
 
-    def counting_open(will: object) -> None:
+    def counting_open(will: object, subscribe: str | None = None) -> None:
         attempts.append(clock.now)
-        open_(will)  # type: ignore[arg-type]
+        open_(will, subscribe)  # type: ignore[arg-type]
 
     link.open = counting_open  # type: ignore[method-assign]
     agent = _agent(tmp_path, link, clock)
@@ -174,3 +175,79 @@ def test_stop_says_goodbye(tmp_path: Path) -> None:
     agent.stop()
     (death,) = link.topics("/death")
     assert DeathMessage.model_validate_json(death).session == 1
+
+
+# ---------------------------------------------------------------- end-to-end acknowledgement
+
+
+def test_a_data_message_stays_queued_after_puback_until_ingest_confirms_it(
+        tmp_path: Path) -> None:
+    link, clock = FakeLink(grant=True), FakeClock()
+    agent = _agent(tmp_path, link, clock)
+    _run(agent, clock, 12)
+    seqs = [m.seq for m in _data(link)]
+    assert seqs == [0, 1] and link.subscriptions == ["loopmeter/v1/s1/l1/m1/ack/durable"]
+    depth = agent.store.depth
+    assert depth >= 10 and agent.stats.acked_messages == 0  # PUBACKed, but not yet durable
+    link.confirm([0])
+    _run(agent, clock, 1)
+    first = DataMessage.model_validate_json(link.topics("/data")[0])
+    assert agent.stats.acked_messages == 1
+    assert agent.store.depth == depth - len(first.samples) + 1  # one sample taken meanwhile
+    link.confirm([1])
+    agent.flush()
+    _run(agent, clock, 1)
+    link.confirm([m.seq for m in _data(link)])
+    _run(agent, clock, 1)
+    assert agent.store.depth == agent.store.pending  # nothing formed is left in the queue
+    assert agent.stats.resent == 0
+
+
+def test_what_ingest_does_not_confirm_in_time_is_sent_again_unchanged(tmp_path: Path) -> None:
+    link, clock = FakeLink(grant=True), FakeClock()
+    agent = _agent(tmp_path, link, clock, confirm={"timeout_s": 30})
+    _run(agent, clock, 6)
+    (first,) = link.topics("/data")
+    _run(agent, clock, 28)
+    assert link.topics("/data").count(first) == 1
+    _run(agent, clock, 4)  # 30 s after its PUBACK
+    assert link.topics("/data").count(first) == 2 and agent.stats.resent == 1
+    link.confirm([DataMessage.model_validate_json(first).seq])
+    _run(agent, clock, 40)
+    assert link.topics("/data").count(first) == 2  # confirmed: never again
+
+
+def test_unconfirmed_messages_count_against_the_in_flight_window(tmp_path: Path) -> None:
+    link, clock = FakeLink(grant=True, up=False), FakeClock()
+    agent = _agent(tmp_path, link, clock, replay={"max_in_flight": 3, "samples_per_s": 1000},
+                   confirm={"timeout_s": 1000})
+    _run(agent, clock, 60)  # twelve messages formed offline
+    link.up = True
+    _run(agent, clock, 10)
+    assert len(_data(link)) == 3  # PUBACKed, unconfirmed: the window is full
+    link.confirm([m.seq for m in _data(link)])
+    _run(agent, clock, 2)
+    assert len(_data(link)) == 6
+
+
+def test_a_refused_subscription_falls_back_to_deleting_on_puback(tmp_path: Path) -> None:
+    link, clock = FakeLink(grant=False), FakeClock()
+    agent = _agent(tmp_path, link, clock)
+    _run(agent, clock, 13)
+    assert link.subscriptions and agent.stats.acked_messages == 2
+
+
+def test_without_confirmation_nothing_is_subscribed_and_puback_deletes(tmp_path: Path) -> None:
+    link, clock = FakeLink(grant=True), FakeClock()
+    agent = _agent(tmp_path, link, clock, confirm={"enabled": False})
+    _run(agent, clock, 13)
+    assert link.subscriptions == [] and agent.stats.acked_messages == 2
+
+
+def test_a_malformed_acknowledgement_deletes_nothing(tmp_path: Path) -> None:
+    link, clock = FakeLink(grant=True), FakeClock()
+    agent = _agent(tmp_path, link, clock)
+    _run(agent, clock, 6)
+    link._events.append(Received(link.subscriptions[-1], b'{"v": 1, "seqs": [[0, 0]]}'))
+    _run(agent, clock, 1)
+    assert agent.stats.acked_messages == 0 and agent.store.depth > 0

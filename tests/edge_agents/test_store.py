@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
-from contract import Sample
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from contract import Sample, seq_ranges
 from edge_agents.store import QUEUE_FULL, REJECTED, TOO_OLD, QueueSettings, Store
 
 T0 = 1_780_000_000_000
@@ -81,3 +86,37 @@ def test_rejected_messages_are_counted(tmp_path: Path) -> None:
     store.seal(_form, 2, False)
     store.reject(store.due(False, 0, 1)[0].id)
     assert store.dropped == {REJECTED: 2} and store.depth == 0
+
+
+@given(st.sets(st.integers(min_value=0, max_value=19)), st.sets(st.integers(0, 19)))
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_confirming_seqs_deletes_exactly_those_messages_once(
+        tmp_path_factory: pytest.TempPathFactory, first: set[int], second: set[int]) -> None:
+    store = _store(tmp_path_factory.mktemp("confirm"))
+    _fill(store, 40)
+    for _ in range(20):
+        store.seal(_form, 2, False)
+    assert store.confirm(seq_ranges(first)) == (len(first), 2 * len(first))
+    again = second - first
+    assert store.confirm(seq_ranges(second)) == (len(again), 2 * len(again))
+    left = sorted(row.seq for row in store.due(False, 0, 100) if row.seq is not None)
+    assert left == sorted(set(range(20)) - first - second)
+    assert store.depth == 2 * len(left)
+
+
+def test_a_queue_made_before_acknowledgements_gains_the_seq_column(tmp_path: Path) -> None:
+    path = tmp_path / "q.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript("CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT "
+                      "NOT NULL, payload BLOB NOT NULL, samples INTEGER NOT NULL, first_ts "
+                      "INTEGER NOT NULL, historical INTEGER NOT NULL);"
+                      "INSERT INTO outbox (topic, payload, samples, first_ts, historical) "
+                      "VALUES ('t', x'00', 1, 0, 0);")
+    old.commit()
+    old.close()
+    store = _store(tmp_path)
+    (legacy,) = store.due(False, 0, 10)
+    assert legacy.seq is None  # confirmed by no ack: the broker's PUBACK deletes it
+    _fill(store, 1)
+    store.seal(_form, 1, False)
+    assert [row.seq for row in store.due(False, 0, 10)] == [None, 0]
