@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint deps venv bench dashboards golden clean
+.PHONY: demo test lint deps venv bench chaos dashboards golden clean
 
 # Ports of the demo's services: `make demo MQTT_PORT=28830 INFLUX_PORT=28086`; unset, those
 # saved by the last run, else 18830/18086/18087 if free, else free ones (saved for next time).
@@ -34,6 +34,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+chaos: deps venv  ## The long chaos run (about 10 min): 0 lost, 0 duplicated; figures printed.
+	$(BIN)/python -m pytest -q -s -m chaos tests/integration/test_chaos.py
 
 bench: deps venv  ## Benchmarks: figures and ratios measured in one run.
 	$(BIN)/python -m bench.ingest

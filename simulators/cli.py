@@ -85,6 +85,9 @@ def run(
         "network drops as outages), or directly (every link fault kind).")] = True,
     state_dir: Annotated[Path | None, typer.Option(
         help="Agents' queue folder; default a temporary one.")] = None,
+    confirm: Annotated[bool, typer.Option(
+        "--confirm/--no-confirm", help="Agents keep each data message until ingest confirms "
+        "it durable; --no-confirm deletes on the broker's PUBACK (no ingest running).")] = True,
 ) -> None:
     """Run a plant in simulated time and publish its devices' data to the broker."""
     chosen = _scenario(scenario, start, duration, site)
@@ -93,7 +96,8 @@ def run(
                         password=SecretStr(password) if password is not None else None)
     spec = RunSpec(plant, mqtt, SimulatedClock(chosen.start_ms, speed),
                    chosen.start_ms + round(parse_duration(duration) * 1000),
-                   parse_duration(batch), TruthWriter(ground_truth) if ground_truth else None)
+                   parse_duration(batch), TruthWriter(ground_truth) if ground_truth else None,
+                   confirm)
     if agents and unapplied_by_fleet(plant):
         typer.echo(f"note: the agent fleet does not inject {', '.join(unapplied_by_fleet(plant))}"
                    "; use --direct for those", err=True)

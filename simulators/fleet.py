@@ -15,7 +15,7 @@ from pathlib import Path
 from adapters.backoff import BackoffSettings
 from adapters.clock import Clock, SystemClock
 from adapters.mqtt import ConnectFailed, MqttSettings, Will
-from edge_agents.agent import Agent, AgentConfig, client_id
+from edge_agents.agent import Agent, AgentConfig, ConfirmSettings, client_id
 from edge_agents.link import Disconnected, Link, LinkEvent, PahoLink
 from simulators.device import SimDevice
 from simulators.driver import SimulatorDriver
@@ -99,18 +99,18 @@ class OutageLink:
         return None if self._down() else self._inner.publish(topic, payload, retain)
 
 
-def agent_config(device: SimDevice, batch_s: float = 60.0) -> AgentConfig:
+def agent_config(device: SimDevice, batch_s: float = 60.0, confirm: bool = True) -> AgentConfig:
     return AgentConfig(site=device.id.site, line=device.id.line, device=device.id.device,
                        device_type=device.type, firmware="sim", batch_s=batch_s,
-                       meta=device.meta,
-                       backoff=FLEET_BACKOFF)
+                       meta=device.meta, backoff=FLEET_BACKOFF,
+                       confirm=ConfirmSettings(enabled=confirm))
 
 
 def run_fleet(
     plant: Plant, mqtt: MqttSettings, clock: Clock, duration_s: float, state_dir: Path,
     progress: Callable[[FleetProgress], None] | None = None,
     link_faults: Sequence[Fault] | None = None, *, drain_s: float = 10.0,
-    batch_s: float = 60.0, ready: Callable[[], None] | None = None,
+    batch_s: float = 60.0, ready: Callable[[], None] | None = None, confirm: bool = True,
 ) -> FleetResult:
     """Run the plant for `duration_s` of clock time with an agent per device.
 
@@ -119,10 +119,11 @@ def run_fleet(
     samples does not depend on how fast or busy the machine is. `ready` is called once the
     agents exist, before the clock is read: a simulated clock restarts its pace there.
 
-    At the end every agent seals what it sampled and the fleet waits until the broker
-    acknowledged everything, or until `drain_s` real seconds pass without an acknowledgement.
+    At the end every agent seals what it sampled and the fleet waits until everything is
+    acknowledged (with `confirm`, by ingest; else by the broker), or until `drain_s` real
+    seconds pass without an acknowledgement.
     """
-    agents = [_agent(device, mqtt, clock, state_dir, link_faults or (), batch_s)
+    agents = [_agent(device, mqtt, clock, state_dir, link_faults or (), batch_s, confirm)
               for device in plant.devices]
     if ready is not None:
         ready()
@@ -176,8 +177,8 @@ def _round(plant: Plant, agents: list[Agent], clock: Clock,
 
 
 def _agent(device: SimDevice, mqtt: MqttSettings, clock: Clock, state_dir: Path,
-           faults: Sequence[Fault], batch_s: float) -> Agent:
-    config = agent_config(device, batch_s)
+           faults: Sequence[Fault], batch_s: float, confirm: bool) -> Agent:
+    config = agent_config(device, batch_s, confirm)
     outages = [f for f in faults if f.kind is FaultKind.NETWORK_DROP and f.targets(device.key)]
     link = OutageLink(PahoLink(mqtt, client_id(device.id)), outages, clock)
     return Agent(config, SimulatorDriver(device), mqtt, clock,

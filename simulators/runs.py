@@ -35,6 +35,7 @@ class RunSpec:
     end_ms: int
     batch_s: float
     writer: TruthWriter | None
+    confirm: bool = True  # agents keep data until ingest confirms it (end-to-end ack)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,7 @@ def run_agents(spec: RunSpec, state_dir: Path | None) -> RunResult:
 
         result = run_fleet(plant, spec.mqtt, spec.clock, duration_s, folder, show,
                            link_faults=plant.faults.link(), batch_s=spec.batch_s,
-                           ready=spec.clock.restart)
+                           ready=spec.clock.restart, confirm=spec.confirm)
     _log_outages(plant, spec.end_ms)
     return RunResult(result.progress.acked_messages, result.drained)
 

@@ -8,6 +8,7 @@ real traffic lives in `edge_agents.conformance.watch`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import pairwise
@@ -15,6 +16,7 @@ from typing import TypeVar
 
 from contract import (
     CATALOGUE,
+    AckMessage,
     BirthMessage,
     ContractError,
     DataMessage,
@@ -28,6 +30,7 @@ from contract import (
     Reason,
     StatusMessage,
     decode,
+    decode_ack,
 )
 
 # Decode without the codec's own future-timestamp bound: clock skew is a clause of its own.
@@ -70,6 +73,9 @@ class CheckSettings:
     max_skew_ms: int = 10_000
     rate_tolerance: float = 1.5
     expect_death: bool = False
+    # A data message sent again this long after ingest confirmed it shows that the device
+    # ignores acknowledgements (less may be a re-send that crossed the confirmation).
+    ack_grace_ms: int = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,7 @@ class Traffic:
     """One device's decoded observations, in order of receipt."""
 
     items: list[Decoded] = field(default_factory=list)
+    acks: list[tuple[Observation, AckMessage]] = field(default_factory=list)  # from ingest
 
     def of(self, cls: type[M]) -> list[M]:
         return [i.message for i in self.items if isinstance(i.message, cls)]
@@ -101,6 +108,10 @@ def decode_traffic(device: DeviceId, observations: Iterable[Observation]) -> Tra
     traffic = Traffic()
     for obs in observations:
         if not obs.topic.startswith(f"{device.prefix}/"):
+            continue
+        if obs.topic == device.ack_topic:
+            with suppress(ContractError):  # ingest's message, not the device's to answer for
+                traffic.acks.append((obs, decode_ack(obs.payload)))
             continue
         kind = _kind(obs.topic)
         try:
@@ -370,10 +381,33 @@ def check_will(traffic: Traffic, settings: CheckSettings) -> ClauseResult:
     return _result("will", title, problems, f"{len(deaths)} death message(s) of known sessions")
 
 
+def check_acknowledgement(traffic: Traffic, settings: CheckSettings) -> ClauseResult:
+    title = "a data message confirmed durable by ingest is not sent again"
+    if not traffic.acks:
+        return _not_observed("acknowledgement", title, "no acknowledgement seen on the "
+                             "device's ack/durable topic: watch while ingest runs")
+    confirmed_at: dict[int, int] = {}
+    for observation, ack in traffic.acks:
+        for first, last in ack.seqs:
+            for seq in range(first, last + 1):
+                confirmed_at.setdefault(seq, observation.received_ms)
+    problems = []
+    for item in traffic.items:
+        if not isinstance(item.message, DataMessage):
+            continue
+        confirmed = confirmed_at.get(item.message.seq)
+        sent = item.observation.received_ms
+        if confirmed is not None and sent > confirmed + settings.ack_grace_ms:
+            problems.append(f"seq {item.message.seq} sent again {(sent - confirmed) / 1000:.1f}"
+                            " s after ingest confirmed it: acknowledgements are ignored")
+    return _result("acknowledgement", title, problems,
+                   f"{len(confirmed_at)} data message(s) confirmed, none sent again after")
+
+
 Check = Callable[[Traffic, CheckSettings], ClauseResult]
 CHECKS: tuple[Check, ...] = (
     check_messages_valid, check_birth, check_will, check_sequence, check_counters,
-    check_units, check_ranges, check_clock, check_rates, check_qos,
+    check_units, check_ranges, check_clock, check_rates, check_qos, check_acknowledgement,
 )
 
 

@@ -24,7 +24,9 @@ from contract import (
     MetricKind,
     Sample,
     StatusMessage,
+    ack_messages,
     encode,
+    encode_ack,
 )
 from edge_agents.conformance import CheckSettings, Observation, Verdict, check_all
 from edge_agents.conformance.cli import app
@@ -87,6 +89,7 @@ def test_a_conformant_device_passes_every_observable_clause() -> None:
     assert {c for c, v in verdicts.items() if v is Verdict.PASS} == {
         "messages.valid", "birth", "seq", "counters", "units", "ranges", "clock", "rates", "qos"}
     assert verdicts["will"] is Verdict.NOT_OBSERVED
+    assert verdicts["acknowledgement"] is Verdict.NOT_OBSERVED
 
 
 def test_no_traffic_is_not_observed_rather_than_passed() -> None:
@@ -248,3 +251,29 @@ def test_traffic_of_other_devices_is_ignored() -> None:
     other = DeviceId("site-a", "line-1", "meter-10")
     stray = Observation(other.topic(MessageKind.DATA), b"junk", 0, True, T0)
     assert _failed([*_conformant(), stray]) == set()
+
+
+def _ack(seqs: list[int], at: int) -> Observation:
+    payload = encode_ack(ack_messages(seqs, at)[0])
+    return Observation(DEVICE.ack_topic, payload, 1, False, at)
+
+
+def test_acknowledgements_are_not_the_devices_messages_and_a_device_that_heeds_them_passes(
+        ) -> None:
+    traffic = _conformant()
+    # seq 2 re-sent before its confirmation crossed it: fine; seqs 0-5 confirmed, none after.
+    acked = [*traffic[:4], _ack([0, 1], T0 + 11_000), traffic[3], *traffic[4:],
+             _ack([2, 3, 4, 5], T0 + 31_000)]
+    verdicts = _verdicts(acked)
+    assert verdicts["acknowledgement"] is Verdict.PASS and verdicts["messages.valid"] is \
+        Verdict.PASS
+    assert _failed(acked) == set()
+
+
+def test_a_device_that_sends_again_what_was_confirmed_fails_acknowledgement() -> None:
+    traffic = _conformant()
+    confirmed = _ack([0, 1, 2], T0 + 16_000)
+    again = replace(traffic[2], received_ms=T0 + 16_000 + DEFAULTS.ack_grace_ms + 1)
+    assert _failed([*traffic, confirmed, again]) == {"acknowledgement"}
+    within_grace = replace(traffic[2], received_ms=T0 + 16_000 + DEFAULTS.ack_grace_ms)
+    assert _failed([*traffic, confirmed, within_grace]) == set()

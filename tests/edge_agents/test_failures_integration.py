@@ -31,8 +31,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _config(site: str, **options: object) -> AgentConfig:
+    """No ingest runs in these tests: the broker's PUBACK ends delivery (confirm off)."""
     return AgentConfig.model_validate({"site": site, "line": "l1", "device": "m1",
-                                       "device_type": METER, **options})
+                                       "device_type": METER, "confirm": {"enabled": False},
+                                       **options})
 
 
 def _driver(period_s: float) -> CallableDriver:

@@ -108,7 +108,7 @@ def test_a_run_through_the_agent_fleet_reaches_the_broker(
     samples: dict[str, int] = {}
     for received in _run_recorded(services, unique_site, "+/+/data", [
             "--speed", "2880", "--duration", "2h", "--ground-truth", str(truth),
-            "--state-dir", str(tmp_path / "queues")]):
+            "--state-dir", str(tmp_path / "queues"), "--no-confirm"]):  # no ingest runs
         message = decode(received.topic, received.payload, now_ms=2**41).message
         assert isinstance(message, DataMessage)
         samples[received.topic] = samples.get(received.topic, 0) + len(message.samples)
