@@ -165,10 +165,10 @@ class Pipeline:
             batch.first_at = inbound.received_at
         batch.deliveries.append(inbound.delivery)
         self._received += 1
-        self._stats.messages_in += 1
         if is_acknowledgement(inbound.topic):  # ingest's own, come back through `loopmeter/#`
-            self._stats.own_acks += 1
+            self._stats.own_acks += 1  # acknowledged with the batch, not counted as a message
             return
+        self._stats.messages_in += 1
         if self._in_flight.begin(inbound.topic, inbound.payload, inbound.redelivered):
             log.error("a message on %s killed the worker before: dead-lettered", inbound.topic)
             self._dead_letter(inbound, POISON, "the worker died while processing this message; "
