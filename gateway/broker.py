@@ -26,7 +26,6 @@ DYNSEC_RESPONSE_TOPIC = f"{DYNSEC_TOPIC}/response"
 # Deleting what is not there is fine: provisioning starts from a clean slate on purpose.
 # Any other command failing on a missing client is an error.
 _ABSENT = {"deleteClient": "Client not found", "deleteRole": "Role not found"}
-_MAX_ABANDONED = 1024
 
 MessageHandler = Callable[[str, bytes, bool], None]
 """Called with topic, payload and the retain flag, on the connection's network thread."""
@@ -71,9 +70,6 @@ class MqttLink:
         session = Session(client_id or f"loopmeter-gateway-{uuid.uuid4().hex[:8]}")
         self._connection = mqtt.Connection(settings, session, self._on_event)
         self._connected = threading.Event()
-        self._acks = threading.Condition()
-        self._results: dict[int, int] = {}
-        self._abandoned: set[int] = set()
         self._handlers: dict[str, MessageHandler] = {}
 
     # ------------------------------------------------------------ lifecycle
@@ -122,22 +118,12 @@ class MqttLink:
             delivery = self._connection.publish(topic, payload, retain=retain)
         except MqttError as error:
             raise Unavailable(str(error)) from error
-        reason = self._wait_ack(delivery.mid)
-        if reason >= 0x80:
+        if not delivery.wait(self._timeout_s):
+            raise Unavailable(f"the broker did not acknowledge within {self._timeout_s} s")
+        reason = delivery.reason_code or 0
+        if reason >= mqtt.FAILURE:
             raise Unavailable(f"the broker refused the publish to {topic} "
                               f"(reason code 0x{reason:02x})")
-
-    def _wait_ack(self, mid: int) -> int:
-        with self._acks:
-            if not self._acks.wait_for(lambda: mid in self._results, self._timeout_s):
-                self._abandon(mid)
-                raise Unavailable(f"the broker did not acknowledge within {self._timeout_s} s")
-            return self._results.pop(mid)
-
-    def _abandon(self, mid: int) -> None:
-        if len(self._abandoned) >= _MAX_ABANDONED:
-            self._abandoned.clear()
-        self._abandoned.add(mid)
 
     def _subscribe(self, topic_filter: str) -> None:
         try:
@@ -160,18 +146,8 @@ class MqttLink:
             (log.info if was_connected else log.warning)(
                 "%s from the broker: %s; retrying", "disconnected" if was_connected
                 else "not connected", event.reason)
-        elif isinstance(event, mqtt.Published):
-            self._on_ack(event)
         elif isinstance(event, mqtt.Message):
             self._deliver(event)
-
-    def _on_ack(self, event: mqtt.Published) -> None:
-        with self._acks:
-            if event.mid in self._abandoned:
-                self._abandoned.discard(event.mid)
-                return
-            self._results[event.mid] = event.reason_code
-            self._acks.notify_all()
 
     def _deliver(self, message: mqtt.Message) -> None:
         for topic_filter, handler in self._handlers.items():

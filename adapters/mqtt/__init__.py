@@ -1,6 +1,7 @@
 """MQTT adapters: settings shared by every client, paho's connection, and ingest's wire codec."""
 
 from adapters.mqtt.paho import (
+    FAILURE,
     Connected,
     Connection,
     ConnectionLost,
@@ -34,6 +35,7 @@ from adapters.mqtt.settings import (
 )
 
 __all__ = [
+    "FAILURE",
     "BrokerAddress",
     "ConnectFailed",
     "ConnectRefused",
