@@ -6,10 +6,12 @@ energy-carbon engine closes the day from InfluxDB into the ledger. Link faults o
 scenario (a 30-minute network drop, duplicates, reordering, a malformed burst) apply; the
 counters bridge the drop.
 
-Tolerance: per line and day, electricity, fuels, tonnes and CO2 within 1 % of the ground
-truth (plus 0.05 in absolute terms for near-empty figures). The residual error comes from
-register resolution, a skewed device clock at the day's edges and the first 10 s of the
-day, which no reading covers and which is estimated.
+Tolerance (issue 15): per line and day, electricity, fuels, tonnes and CO2 within 0.5 % of
+the ground truth (plus 0.05 in absolute terms for near-empty figures), on the first run and
+on a second run of the same day into the same database. Measured: the worst line figure is
+off by 0.012 % (EV battery input tonnes); the residue comes from register resolution, a
+skewed device clock at the day's edges and the first 10 s of the day, which no reading
+covers and which is estimated at the nearest rate.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from tests.ingest.support import ingest_settings
 pytestmark = pytest.mark.integration
 METERS = {"electricity_meter", "gas_meter", "belt_scale"}
 COMPARED = ("electricity_kwh", "natural_gas_nm3", "diesel_kg", "input_t", "output_t")
-RELATIVE, ABSOLUTE = Decimal("0.01"), Decimal("0.05")
+RELATIVE, ABSOLUTE = Decimal("0.005"), Decimal("0.05")
 MALFORMED = 4  # the scenario's malformed burst
 
 
@@ -66,12 +68,28 @@ def test_plant_day_matches_ground_truth(services: LocalServices, influx_db: str,
         truth = publish_day(scenario, services.mqtt_url)
         assert ingest.wait_idle(quiet_s=2.0, timeout_s=180)
     assert 0 < sum(ingest.stats.dead_letters.values()) <= MALFORMED
-    carbon = CarbonSettings(influx=settings.influx, ledger_path=tmp_path / "ledger.sqlite")
+    # A day's read is one large query: give it time on a busy machine.
+    influx = settings.influx.model_copy(update={"timeout_s": 120.0})
+    carbon = CarbonSettings(influx=influx, ledger_path=tmp_path / "ledger.sqlite")
     day = parse_period("2026-03-02", carbon.zone())
     assert day.start_ms == scenario.start_ms
     with build(carbon, SystemClock()) as parts:
         closed = parts.engine.close(unique_site, day)
-    lines = {r.line: r.values for r in closed.computation.rows if r.level == "line"}
+    assert_lines(closed.computation.rows, truth)
+    assert parts.ledger.verify().ok
+    # A later run of the same day into the same database: the same figures, not a mix.
+    with IngestService(settings) as ingest:
+        assert publish_day(scenario, services.mqtt_url) == truth
+        assert ingest.wait_idle(quiet_s=2.0, timeout_s=180)
+    with build(carbon, SystemClock()) as parts:
+        again = parts.engine.close(unique_site, day)
+    assert_lines(again.computation.rows, truth)
+    assert again.computation.results_text == closed.computation.results_text
+
+
+def assert_lines(rows: object, truth: dict[str, dict[str, Decimal]]) -> None:
+    assert isinstance(rows, tuple)
+    lines = {r.line: r.values for r in rows if r.level == "line"}
     assert set(lines) == set(truth)
     for line, expected in truth.items():
         for column in COMPARED:
@@ -80,7 +98,6 @@ def test_plant_day_matches_ground_truth(services: LocalServices, influx_db: str,
             assert abs(got - expected[column]) <= RELATIVE * expected[column] + ABSOLUTE, (
                 line, column, got, expected[column])
         assert_co2(lines[line], expected)
-    assert parts.ledger.verify().ok
 
 
 def assert_co2(values: dict[str, Decimal | None] | object, truth: dict[str, Decimal]) -> None:
