@@ -8,7 +8,7 @@ the real InfluxDB.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
@@ -24,7 +24,7 @@ from carbon.closing import (
     differences,
     period_payload,
 )
-from carbon.influx_io import points
+from carbon.influx_io import UNKNOWN_REGION, points
 from carbon.ledger import Ledger, StoredRecord
 from carbon.periods import Granularity, Period, period_containing, sub_periods
 from carbon.registry import Registry
@@ -72,7 +72,8 @@ class Recomputed:
 class Engine:
     def __init__(self, source: Source, sink: Sink, ledger: Ledger, registry: Registry,
                  accounting: Accounting, tz: ZoneInfo, horizon_ms: int, clock: Clock,
-                 signer: Signer | None = None) -> None:
+                 signer: Signer | None = None,
+                 regions: Callable[[str], str] | None = None) -> None:
         self._source = source
         self._sink = sink
         self._ledger = ledger
@@ -82,6 +83,7 @@ class Engine:
         self._horizon_ms = horizon_ms
         self._clock = clock
         self._signer = signer
+        self._regions = regions
 
     def compute(self, site: str, period: Period, day: SiteInputs | None = None) -> Computation:
         """Figures for a period from raw data; `day` is an earlier read that contains it."""
@@ -148,9 +150,13 @@ class Engine:
 
     def _write(self, site: str, computation: Computation) -> None:
         grid = computation.factors.grid
+        quality = computation.content.get("quality")
+        verdict = quality.get("verdict") if isinstance(quality, Mapping) else None
         self._sink.write(points(site, computation.period, computation.rows,
                                 grid.factor.id if grid else "none",
-                                self._accounting.convention))
+                                self._accounting.convention,
+                                self._regions(site) if self._regions else UNKNOWN_REGION,
+                                verdict if isinstance(verdict, str) else None))
 
 
 def _log_meter_events(site: str, computation: Computation) -> None:

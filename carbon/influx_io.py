@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 from adapters.influx import Series, quote_identifier
 from carbon.activity import (
@@ -23,6 +23,7 @@ from carbon.activity import (
 from carbon.counters import CounterEvent, EventKind, Reading
 from carbon.figures import Row
 from carbon.periods import Period
+from carbon.quality import Verdict
 from contract.catalogue import EquipmentType
 from contract.points import DEVICE_EVENT, ENERGY_CARBON, TELEMETRY, FieldValue, Point
 
@@ -150,17 +151,33 @@ def _decimal(value: Any) -> Decimal | None:
     return Decimal(str(value)) if isinstance(value, int | float) else None
 
 
+UNKNOWN_REGION = "unknown"
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
+
+
 def points(site: str, period: Period, rows: Sequence[Row], grid_factor_id: str,
-           convention: str) -> list[Point]:
-    """`energy_carbon` points, one per row; the same period always maps to the same series."""
-    return [_point(site, period, row, grid_factor_id, convention) for row in rows]
+           convention: str, region: str = UNKNOWN_REGION,
+           verdict: str | None = None) -> list[Point]:
+    """`energy_carbon` points, one per row; the same period always maps to the same series.
+
+    `region` (the site profile's city) is a tag so that the regulator's dashboard can group
+    by it; `verdict` (the period's quality verdict) is a field, because a recalculation may
+    change it and a changed tag would leave the old series behind, counted twice.
+    """
+    return [_point(site, period, row, grid_factor_id, convention, region, verdict)
+            for row in rows]
 
 
-def _point(site: str, period: Period, row: Row, grid_factor_id: str, convention: str) -> Point:
+def _point(site: str, period: Period, row: Row, grid_factor_id: str, convention: str,
+           region: str, verdict: str | None) -> Point:
     tags = [("site", site), ("level", row.level), ("period", period.granularity.value),
-            ("domain", row.domain)]
+            ("domain", row.domain), ("region", region)]
     tags += [("line", row.line)] if row.line else []
     tags += [("device", row.device)] if row.device else []
     fields: dict[str, FieldValue] = {k: float(v) for k, v in row.values.items() if v is not None}
     fields.update(electricity_convention=convention, grid_factor_id=grid_factor_id)
+    if verdict is not None:
+        fields["verdict"] = verdict
+        if row.level == "site":  # counts of site-periods per verdict, summable by region
+            fields.update({f"verdict_{v}": int(v == verdict) for v in VERDICTS})
     return Point(MEASUREMENT, tuple(sorted(tags)), fields, period.start_ms)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -20,12 +21,13 @@ from adapters.influx import InfluxError, InfluxQL, PointWriter
 from adapters.ops_http import OpsServer
 from carbon.closing import Accounting, code_version
 from carbon.engine import Closed, Engine, Source
-from carbon.influx_io import TelemetryReader
+from carbon.influx_io import UNKNOWN_REGION, TelemetryReader
 from carbon.ledger import Ledger, SQLiteStore
 from carbon.periods import Granularity, Period, period_containing, periods_between
 from carbon.registry import load_registry
 from carbon.settings import CarbonSettings
 from carbon.signing import SiteKeys
+from contract.site_profile import ProfileError, load_profiles
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +62,29 @@ def build(settings: CarbonSettings, clock: Clock) -> Parts:
                             settings.electricity_convention, settings.intensity_basis,
                             settings.config_hash(), code_version())
     engine = Engine(source, writer, ledger, load_registry(settings.factors_path), accounting,
-                    settings.zone(), settings.horizon_s * 1000, clock, SiteKeys(settings.keys_dir))
+                    settings.zone(), settings.horizon_s * 1000, clock, SiteKeys(settings.keys_dir),
+                    regions=ProfileRegions(settings.profiles_path))
     return Parts(engine, ledger, source, writer, ql)
+
+
+class ProfileRegions:
+    """A site's region (its profile's city) for the `energy_carbon` points' `region` tag.
+
+    The folder is read on each call, so a profile the operator adds applies from the next
+    close. A broken profile file must not stop periods from closing: it is logged and the
+    site's points say `unknown` until the file is fixed.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+
+    def __call__(self, site: str) -> str:
+        try:
+            profile = load_profiles(self._folder).get(site)
+        except ProfileError as error:
+            log.warning("site profiles unreadable, region unknown: %s", error)
+            return UNKNOWN_REGION
+        return profile.city_en if profile else UNKNOWN_REGION
 
 
 @dataclass(slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from dashboards import panels
-from dashboards.influxql import SITE, carbon
+from dashboards.influxql import SITE, carbon, differs
 
 UID = "loopmeter-regulator"
 TOTALS = ('sum("energy_kgce") AS "energy kgce", sum("co2_scope1_kg") AS "scope 1 kg CO2", '
@@ -13,6 +13,11 @@ TOTALS = ('sum("energy_kgce") AS "energy kgce", sum("co2_scope1_kg") AS "scope 1
           'sum("input_t") AS "input t", sum("output_t") AS "output t", '
           'sum("energy_kgce") / sum("input_t") AS "kgce per t input", '
           'sum("co2_total_kg") / sum("input_t") AS "kg CO2 per t input"')
+
+
+FIT = differs("verdict", "not_fit")  # a field: the engine's quality verdict of the period
+VERDICT_COUNTS = ('sum("verdict_complete") AS "complete", sum("verdict_estimated") AS '
+                  '"estimated", sum("verdict_not_fit") AS "not fit"')
 
 
 def _by_domain(select: str) -> str:
@@ -33,6 +38,24 @@ def build() -> Dashboard:
             "Totals per recycling domain", "Construction waste, recycled metals, waste "
             "batteries, waste appliances: line figures summed by domain.", panels.NONE,
             _by_domain(TOTALS), span=24))
+        .with_panel(panels.table_of(
+            "Roll-up by recycling domain and region", "Every site (the site filter does not "
+            "apply): daily line figures of the periods fit for reporting, summed per domain "
+            "and city (the site profile's `region`). "
+            "Not-fit site-days are counted below and left out here; the gateway's "
+            "/v1/regulator/rollup names them.", panels.NONE,
+            f'SELECT {TOTALS} {carbon("line", "1d", FIT)} GROUP BY "domain", "region"',
+            span=24))
+        .with_panel(panels.table_of(
+            "Site-days by quality verdict, per domain and region", "Every site: how many "
+            "closed days were complete, estimated within limits, or not fit for reporting.",
+            panels.NONE,
+            f'SELECT {VERDICT_COUNTS} {carbon("site", "1d")} GROUP BY "domain", "region"'))
+        .with_panel(panels.table_of(
+            "Latest verdict per site", "Every site's newest closed day: quality verdict and "
+            "data coverage, with its domain and region.", panels.NONE,
+            'SELECT last("verdict") AS "verdict", last("coverage") AS "coverage" '
+            f'{carbon("site", "1d")} GROUP BY "site", "domain", "region"'))
         .with_panel(panels.time_series(
             "CO2 per day by domain", "Scope 1 and 2 CO2 per recycling domain.", panels.KG,
             f'SELECT sum("co2_total_kg") {carbon("line", "1d", SITE)} '

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from carbon.closing import Accounting, code_version
 from carbon.document.province import SUMMED, rollup, rollup_csv, rollup_json, standing
 from carbon.document.spreadsheet import BOM
+from carbon.engine import Engine
+from carbon.influx_io import UNKNOWN_REGION
 from carbon.ledger import Ledger, MemoryStore
 from carbon.registry import load_registry
 from carbon.report import build_report
-from simulators.province import province
+from carbon.service import ProfileRegions
+from carbon.settings import CarbonSettings
+from simulators.province import province, write_profiles
+from tests.carbon.plant import DAY, HORIZON, TZ, FakeSink, FakeSource, Plant
 from tests.gateway.carbon_day import LABEL, TOTAL_KG, close_day
+from tests.support.clock import FakeClock
 
 
 def one_report() -> dict[str, Any]:
@@ -67,3 +75,30 @@ def test_a_site_standing_shows_what_the_engine_gave() -> None:
     bare = standing("x", None, None, None, "broken")
     assert (bare.name, bare.verdict, bare.chain, bare.latest_closed) == (
         "not available", "not available", "broken", None)
+
+
+
+def test_points_carry_the_region_tag_and_the_verdict_fields() -> None:
+    settings = CarbonSettings()
+    accounting = Accounting(settings.params(), "henan", "equivalent", "input",
+                            settings.config_hash(), code_version())
+    sink = FakeSink()
+    engine = Engine(FakeSource(Plant.day("zz")), sink, Ledger(MemoryStore()), load_registry(),
+                    accounting, TZ, HORIZON, FakeClock(DAY.end_ms + 3_600_000),
+                    regions=lambda site: {"zz": "Luoyang"}[site])
+    verdict = engine.close("zz", DAY).record.data()["quality"]["verdict"]
+    assert {dict(p.tags)["region"] for p in sink.points} == {"Luoyang"}
+    assert {p.fields["verdict"] for p in sink.points} == {verdict}
+    site = next(p for p in sink.points if dict(p.tags)["level"] == "site")
+    assert {k: v for k, v in site.fields.items() if k.startswith("verdict_")} == {
+        f"verdict_{v}": int(v == verdict) for v in ("complete", "estimated", "not_fit")}
+
+
+def test_regions_come_from_the_profiles_and_a_bad_file_does_not_stop_a_close(
+        tmp_path: Path) -> None:
+    regions = ProfileRegions(tmp_path)
+    assert regions("zz") == UNKNOWN_REGION
+    write_profiles([province(1)[0].model_copy(update={"site": "zz"})], tmp_path)
+    assert regions("zz") == province(1)[0].city_en
+    (tmp_path / "broken.yaml").write_text("site: [", encoding="utf-8")
+    assert regions("zz") == UNKNOWN_REGION

@@ -33,11 +33,14 @@ from contract import (
     decode,
     to_points,
 )
+from contract.site_profile import SiteProfile
 from ingest_service.pipeline import DEAD_LETTERS, HEALTH
 from ingest_service.quality import SequenceTracker, quality_points
 from simulators.feed import PlantFeed
 from simulators.plant import Plant
+from simulators.province import province, write_profiles
 from simulators.scenario import Scenario, load_scenario
+from tests.gateway.carbon_day import plant_days
 
 SCENARIO = "industrial-park"
 # One sample a minute instead of the scenario's ten seconds: a day of the park in ~40,000
@@ -136,9 +139,35 @@ def simulate(site: str, zone: ZoneInfo) -> tuple[PlantDay, list[Point]]:
     return day, points
 
 
+def write_profile(folder: Path, site: str) -> Path:
+    """The site's profile (the simulated province's first plant, renamed): its city becomes
+    the `region` tag of the engine's figures."""
+    write_profiles([profile_of(site)], folder)
+    return folder
+
+
+def profile_of(site: str) -> SiteProfile:
+    return province(1)[0].model_copy(update={"site": site})
+
+
+def write_fit_day(settings: InfluxSettings, ledger: Path, site: str, day: PlantDay,
+                  profile: SiteProfile) -> None:
+    """A second plant on the same day: the carbon tests' synthetic plant (constant rates, no
+    gaps), so that the regulator's roll-up of fit periods has a plant to sum."""
+    carbon = CarbonSettings(influx=settings, ledger_path=ledger,
+                            profiles_path=ledger.parent / "sites")
+    write_profiles([profile.model_copy(update={"site": site})], carbon.profiles_path)
+    with PointWriter(settings) as writer:
+        writer.write(plant_days(site, 1, day.start_ms).points())
+    with build(carbon, SystemClock()) as parts:
+        parts.engine.close_all(site, [period_containing(day.start_ms, Granularity.DAY,
+                                                        carbon.zone())])
+
+
 def write_plant_day(settings: InfluxSettings, ledger: Path, site: str) -> PlantDay:
     """Simulate the day into `settings.database`, then close its periods with the engine."""
-    carbon = CarbonSettings(influx=settings, ledger_path=ledger)
+    carbon = CarbonSettings(influx=settings, ledger_path=ledger,
+                            profiles_path=write_profile(ledger.parent / "sites", site))
     zone = carbon.zone()
     day, points = simulate(site, zone)
     with PointWriter(settings) as writer:

@@ -12,22 +12,29 @@ import json
 import math
 import re
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, get_args
 
 import pytest
 
 from adapters.influx import InfluxQL, InfluxSettings, Series
+from carbon.ledger import Ledger, SQLiteStore
+from carbon.periods import Granularity, period_containing
+from carbon.settings import CarbonSettings
 from contract import CATALOGUE, DeviceId, EquipmentType
 from contract.messages import EventName
 from dashboards import GENERATED, panels
 from loopmeter.services import LocalServices
-from tests.dashboards.plantday import PlantDay, write_plant_day
+from simulators.province import province
+from tests.dashboards.plantday import PlantDay, profile_of, write_fit_day, write_plant_day
 
 pytestmark = pytest.mark.integration
 
 SITE = f"t-{uuid.uuid4().hex[:8]}"
+FIT_SITE = f"{SITE}-fit"  # a second, gap-free plant: the regulator's views span sites
 INTERVAL = "15m"
 STATES = {s for spec in CATALOGUE.values() for m in spec.metrics for s in m.states}
 EVENTS = set(get_args(EventName)) | {"birth", "death"}
@@ -76,6 +83,7 @@ class Plant:
 
     day: PlantDay
     reader: InfluxQL
+    ledger: Path
 
     @property
     def time_filter(self) -> str:
@@ -110,7 +118,9 @@ def plant(services: LocalServices, tmp_path_factory: pytest.TempPathFactory) -> 
     reader.create_database(database)
     ledger = tmp_path_factory.mktemp("carbon") / "ledger.sqlite"
     try:
-        yield Plant(write_plant_day(settings, ledger, SITE), reader)
+        day = write_plant_day(settings, ledger, SITE)
+        write_fit_day(settings, ledger, FIT_SITE, day, province(2)[1])
+        yield Plant(day, reader, ledger)
     finally:
         reader.drop_database(database)
         reader.close()
@@ -203,3 +213,35 @@ def test_dead_letters_panel_counts_every_rejected_message(plant: Plant) -> None:
     query = next(t.query for t in _targets() if t.panel == "Dead letters by reason")
     shown = {s.tags["reason"]: sum(_values([s])) for s in plant.run(query, {})}
     assert plant.day.rejected and shown == dict(plant.day.rejected)
+
+
+def _query(panel: str) -> str:
+    return next(t.query for t in _targets() if t.panel == panel)
+
+
+def test_regulator_rollup_is_by_region_and_leaves_out_what_is_not_fit(plant: Plant) -> None:
+    """Regions are the site profiles' cities; verdicts are the ledger's; the roll-up of fit
+    periods leaves the simulated (faulty) plant-day out when the engine judged it not fit."""
+    regions = {SITE: profile_of(SITE).city_en, FIT_SITE: province(2)[1].city_en}
+    label = period_containing(plant.day.start_ms, Granularity.DAY,
+                              CarbonSettings().zone()).label
+    ledger = Ledger(SQLiteStore(plant.ledger, create=False))
+    verdicts = {}
+    for site in regions:
+        record = ledger.latest(site, label)
+        assert record is not None
+        verdicts[site] = record.data()["quality"]["verdict"]
+    assert verdicts[FIT_SITE] != "not_fit"
+    latest = plant.run(_query("Latest verdict per site"), {"site": SITE})
+    assert {s.tags["site"]: (s.tags["region"], s.values[0][s.columns.index("verdict")])
+            for s in latest} == {site: (regions[site], verdicts[site]) for site in regions}
+    rollup = plant.run(_query("Roll-up by recycling domain and region"), {"site": SITE})
+    fit = {site for site, verdict in verdicts.items() if verdict != "not_fit"}
+    assert {s.tags["region"] for s in rollup} == {regions[site] for site in fit}
+    counts = plant.run(_query("Site-days by quality verdict, per domain and region"),
+                       {"site": SITE})
+    total = Counter[str]()
+    for series in counts:
+        row = dict(zip(series.columns, series.values[0], strict=True))
+        total.update({k: int(row[k]) for k in ("complete", "estimated", "not fit")})
+    assert total == Counter(v.replace("_", " ") for v in verdicts.values())

@@ -44,15 +44,16 @@ def close_day(ledger: Ledger, site: str) -> StoredRecord:
     return engine.close(site, DAY).record
 
 
-def plant_days(site: str, days: int) -> Plant:
-    """The synthetic plant running at its constant rates for `days` days from DAY on."""
+def plant_days(site: str, days: int, start_ms: int = DAY.start_ms) -> Plant:
+    """The synthetic plant running at its constant rates for `days` days from `start_ms` on
+    (DAY's start unless given)."""
     plant = Plant(site)
     minutes = range(-10, days * 24 * 60 + 11)
     for device, rates in RATES.items():
         for metric, rate in rates.items():
             gauge = metric == "power_kw"
             plant.readings[device, metric] = [
-                Reading(DAY.start_ms + m * MIN,
+                Reading(start_ms + m * MIN,
                         Decimal(rate) if gauge else START + Decimal(rate) * (m + 10))
                 for m in minutes]
     return plant
