@@ -7,6 +7,8 @@ import logging
 import signal
 import sys
 import threading
+import time
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, cast
@@ -17,9 +19,11 @@ from adapters.cli_errors import HandledGroup
 from adapters.clock import SystemClock
 from adapters.errors import InvalidInput, LoopmeterError
 from adapters.pdf import PdfFailed
+from adapters.progress import progress_bar
 from carbon.closing import describe
 from carbon.document import FORMATS, Reports
 from carbon.document import Format as DocumentFormat
+from carbon.engine import Closed
 from carbon.ledger import Checkpoint, Ledger, PublicKeys, SQLiteStore
 from carbon.periods import (
     Granularity,
@@ -123,23 +127,42 @@ def close(site: Site, period: Annotated[str | None, typer.Option(
         help="Close this period and every shorter one inside it; default: all due now.")]
         = None) -> None:
     """Compute and close periods (and recalculate those whose inputs, factors or method
-    changed). Refuses an unknown site and a period that has not ended."""
+    changed). Refuses an unknown site and a period that has not ended.
+
+    Prints one line per period as it is closed, then a one-line summary on stderr; a
+    progress bar shows meanwhile on a terminal."""
     settings, clock = CarbonSettings(), SystemClock()
     _registry(settings)
     chosen = _period(period, settings) if period is not None else None
+    started = time.monotonic()
     with build(settings, clock) as parts:
         now = clock.now_ms()
         periods = with_sub_periods(chosen, settings.zone()) if chosen else []
         _check_closable(site, periods, parts.source.sites(), settings, now)
-        if chosen is None:
-            closed = Runner(parts, settings, clock).close_site(site, now)
-        else:
-            closed = parts.engine.close_all(site, periods)
-    for item in closed:
-        typer.echo(f"{item.outcome}\t{site}\t{item.period.label}\t{item.record.hash}")
-        reason = item.record.data().get("recalculation", {}).get("reason")
-        if item.outcome == "recalculated" and reason:
-            typer.echo(f"\treason: {reason}")
+        runner = Runner(parts, settings, clock)
+        total = len(periods) if chosen else len(runner.due(site, now))
+        with progress_bar(f"closing {site}", total) as advance:
+            def show(item: Closed) -> None:
+                _print_closed(site, item)
+                advance()
+
+            closed = (runner.close_site(site, now, show) if chosen is None
+                      else parts.engine.close_all(site, periods, show))
+    typer.echo(_summary(site, closed, time.monotonic() - started), err=True)
+
+
+def _print_closed(site: str, item: Closed) -> None:
+    typer.echo(f"{item.outcome}\t{site}\t{item.period.label}\t{item.record.hash}")
+    reason = item.record.data().get("recalculation", {}).get("reason")
+    if item.outcome == "recalculated" and reason:
+        typer.echo(f"\treason: {reason}")
+
+
+def _summary(site: str, closed: list[Closed], seconds: float) -> str:
+    outcomes = Counter(item.outcome for item in closed)
+    by_outcome = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
+    return (f"{site}: {len(closed)} periods in {seconds:.1f} s"
+            + (f" ({by_outcome})" if by_outcome else ""))
 
 
 @app.command("run")

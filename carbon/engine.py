@@ -114,8 +114,9 @@ class Engine:
         _log_meter_events(site, computation)
         return Closed(period, outcome, record, computation)
 
-    def close_all(self, site: str, periods: Iterable[Period]) -> list[Closed]:
-        """Close several periods, reading each day of raw data once."""
+    def close_all(self, site: str, periods: Iterable[Period],
+                  on_closed: Callable[[Closed], object] | None = None) -> list[Closed]:
+        """Close several periods, reading each day of raw data once; `on_closed` sees each."""
         by_day: dict[Period, list[Period]] = {}
         for period in sorted(periods):
             key = (period if period.granularity in _BY_DAYS
@@ -125,7 +126,10 @@ class Engine:
         for day, members in sorted(by_day.items()):
             inputs = (None if day.granularity in _BY_DAYS
                       else self._source.read(site, day.start_ms, day.end_ms))
-            closed += [self.close(site, p, inputs) for p in members]
+            for period in members:
+                closed.append(self.close(site, period, inputs))
+                if on_closed is not None:
+                    on_closed(closed[-1])
         return closed
 
     def recompute(self, site: str, period: Period) -> Recomputed:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter as Tally
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -136,14 +138,19 @@ class Runner:
             return done
         self.health.last_ok_ms, self.health.last_error = now, ""
         self._last.set(now / 1000)
+        if done:  # one summary line per pass that closed something, not one per period
+            outcomes = Tally(item.outcome for item in done)
+            log.info("carbon pass closed %d periods (%s)", len(done),
+                     ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items())))
         return done
 
-    def close_site(self, site: str, now: int) -> list[Closed]:
-        closed = self._parts.engine.close_all(site, self.due(site, now))
+    def close_site(self, site: str, now: int,
+                   on_closed: Callable[[Closed], object] | None = None) -> list[Closed]:
+        closed = self._parts.engine.close_all(site, self.due(site, now), on_closed)
         months = {period_containing(c.period.start_ms, Granularity.MONTH, self._settings.zone())
                   for c in closed if c.outcome == "recalculated"}
         reopened = [m for m in months if self._parts.ledger.latest(site, m.label) is not None]
-        closed += self._parts.engine.close_all(site, reopened)
+        closed += self._parts.engine.close_all(site, reopened, on_closed)
         for item in closed:
             self._closed.labels(item.outcome).inc()
         return closed

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.backoff import Backoff, BackoffSettings
 from adapters.clock import Clock
+from adapters.logs import fields
 from adapters.mqtt import ConnectFailed, MqttSettings, Will
 from contract import (
     AgentInfo,
@@ -61,6 +62,9 @@ log = logging.getLogger(__name__)
 AGENT_NAME = "loopmeter-agent"
 AGENT_VERSION = "0.1.0"
 CONNACK_TIMEOUT_S = 10.0
+REPLAY_LOG_S = 10.0  # network seconds between two replay-progress lines
+
+log = logging.getLogger(__name__)
 
 
 class ReplaySettings(BaseModel):
@@ -175,6 +179,9 @@ class Agent:
         self._last_refill = self._net.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.failure: str | None = None
+        self._replaying = False
+        self._next_replay_log = 0.0
 
     @property
     def online(self) -> bool:
@@ -188,9 +195,21 @@ class Agent:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self.tick()
-            self._clock.sleep(self.config.tick_s)
+        try:
+            while not self._stop.is_set():
+                self.tick()
+                self._clock.sleep(self.config.tick_s)
+        except Exception as error:  # the driver, the store's disk: the agent cannot go on
+            self.failure = f"{type(error).__name__}: {error}"
+            log.exception("agent failed", extra=self._fields(error=self.failure))
+
+    def _fields(self, **values: object) -> dict[str, Mapping[str, object]]:
+        return fields(device=self.id.prefix, **values)
+
+    @property
+    def backlog(self) -> int:
+        """Samples formed into messages and not yet acknowledged by the broker."""
+        return self.store.depth - self.store.pending
 
     def stop(self) -> None:
         """End the thread (if started), say goodbye with a death message, close the store."""
@@ -287,8 +306,11 @@ class Agent:
         try:
             self._link.open(Will(self.id.topic(MessageKind.DEATH), encode(death)),
                             self.id.ack_topic if confirm else None)
-        except ConnectFailed:
-            self._next_attempt = mono + self._backoff.next_delay()
+        except ConnectFailed as error:
+            delay = self._backoff.next_delay()
+            self._next_attempt = mono + delay
+            log.info("cannot connect", extra=self._fields(
+                error=str(error), retry_in_s=round(delay, 1), backlog=self.store.depth))
             return
         self._conn = conn
 
@@ -306,10 +328,16 @@ class Agent:
             conn.confirming = None if self.config.confirm.enabled else False
             self._backoff.reset()
             self.stats.connects += 1
+            backlog = self.backlog
+            self._replaying = backlog > 0
+            self._next_replay_log = self._net.monotonic() + REPLAY_LOG_S
+            log.info("connected", extra=self._fields(session=conn.session, backlog=backlog))
             self._link.publish(self.id.topic(MessageKind.BIRTH), encode(self._birth(conn, now)),
                                retain=True)
             self._next_status_ms = now
         elif isinstance(event, Disconnected | Connected):
+            log.info("disconnected" if conn.online else "connection refused",
+                     extra=self._fields(reason=event.reason, backlog=self.store.depth))
             self._drop_connection(self._net.monotonic())
         elif isinstance(event, Acked):
             self._on_ack(conn, event)
@@ -379,6 +407,17 @@ class Agent:
             conn.last_live = row.id
             self._publish(conn, row)
         self._replay(conn)
+        self._report_replay()
+
+    def _report_replay(self) -> None:
+        """A line every `REPLAY_LOG_S` while the backlog drains, and one when it is empty."""
+        if not self._replaying or self._net.monotonic() < self._next_replay_log:
+            return
+        self._next_replay_log = self._net.monotonic() + REPLAY_LOG_S
+        backlog = self.backlog
+        self._replaying = backlog > 0
+        log.info("replaying" if backlog else "replay done",
+                 extra=self._fields(backlog=backlog, acked_samples=self.stats.acked_samples))
 
     def _room(self, conn: _Connection) -> int:
         """Messages that may still be sent: sent ones wait for PUBACK or for confirmation."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import typer
 from adapters.cli_errors import HandledGroup
 from adapters.clock import SystemClock
 from adapters.influx import PointWriter
+from adapters.logs import log_json_lines
 from ingest_service.dlq import replay as replay_letters
 from ingest_service.policy import Undelivered, write_policy
 from ingest_service.service import IngestService
@@ -33,26 +33,8 @@ app.add_typer(dlq_app, name="dlq")
 Worker = Annotated[int | None, typer.Option(help="Worker index; default: the settings' worker.")]
 
 
-class JsonLines(logging.Formatter):
-    """One JSON object per log record, with the worker index."""
-
-    def __init__(self, worker: int) -> None:
-        super().__init__()
-        self._worker = worker
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-                 "level": record.levelname, "logger": record.name, "worker": self._worker,
-                 "message": record.getMessage()}
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
 def _configure_logging(settings: IngestSettings) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines(settings.worker))
-    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+    log_json_lines(settings.log_level, {"worker": settings.worker})
 
 
 @app.command()

@@ -45,12 +45,14 @@ def write(influx: InfluxSettings, plant: Plant) -> None:
             writer.write(points[start:start + 5000])
 
 
-def cli(influx: InfluxSettings, tmp_path: Path, *args: str) -> tuple[int, str]:
+def cli(influx: InfluxSettings, tmp_path: Path, *args: str,
+        stream: str = "stdout") -> tuple[int, str]:
+    """Exit code and stdout (the command's results; its summary and errors: `stream="stderr"`)."""
     env = {"LOOPMETER_CARBON_INFLUX__URL": influx.url,
            "LOOPMETER_CARBON_INFLUX__DATABASE": influx.database,
            "LOOPMETER_CARBON_LEDGER_PATH": str(tmp_path / "ledger.sqlite")}
     result = CliRunner().invoke(app, list(args), env=env)
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout if stream == "stdout" else result.stderr
 
 
 def test_reader_returns_what_was_written(influx: InfluxSettings, ql: InfluxQL,
@@ -85,6 +87,9 @@ def test_close_verify_recompute_report(influx: InfluxSettings, ql: InfluxQL, uni
 
     code, out = cli(influx, tmp_path, "close", "--site", unique_site, "--period", "2026-10-05")
     assert (code, out.count("unchanged")) == (0, 121)
+    code, summary = cli(influx, tmp_path, "close", "--site", unique_site, "--period",
+                        "2026-10-05", stream="stderr")
+    assert summary.startswith(f"{unique_site}: 121 periods in ") and "(121 unchanged)" in summary
     code, out = cli(influx, tmp_path, "verify")
     assert (code, out.startswith("ok: 121 records")) == (0, True), out
     code, out = cli(influx, tmp_path, "recompute", "--site", unique_site, "--period",
