@@ -42,6 +42,7 @@ bench: deps venv  ## Benchmarks: figures and ratios measured in one run.
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.agent footprint
 	$(BIN)/python -m bench.agent replay
+	$(BIN)/python -m bench.carbon
 
 golden: venv  ## Regenerate golden files after an intended change; review the diff.
 	LOOPMETER_REGEN_GOLDEN=1 $(BIN)/python -m pytest -q tests/contract tests/simulators

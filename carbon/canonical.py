@@ -18,6 +18,20 @@ from typing import Any
 
 def plain(value: Any) -> Any:
     """`value` as JSON-ready data: Decimals as canonical strings, tuples as lists."""
+    kind = type(value)
+    # Exact types first: closing a day serialises millions of readings (bench/carbon.py).
+    if kind is Decimal:
+        return decimal_text(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is list or kind is tuple:
+        return [plain(v) for v in value]
+    if kind is dict:
+        return {str(k): plain(v) for k, v in value.items()}
+    return _plain_other(value)
+
+
+def _plain_other(value: Any) -> Any:
     if isinstance(value, Decimal):
         return decimal_text(value)
     if isinstance(value, float):
