@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
@@ -170,5 +171,10 @@ def _log_meter_events(site: str, computation: Computation) -> None:
         return
     for row in computation.rows:
         for event in row.activity.events if row.level == "device" else ():
-            log.warning("meter event %s/%s %s %s at %d: %s", site, event.device, event.metric,
-                        event.flag, event.ts, event.detail)
+            log.warning("meter event %s/%s %s %s at %s: %s", site, event.device, event.metric,
+                        event.flag, _utc(event.ts), event.detail)
+
+
+def _utc(ms: int) -> str:
+    """A timestamp a person reads (UTC, to the second), not epoch milliseconds."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.cli_errors import HandledGroup
+from adapters.errors import LoopmeterError
 from adapters.local_services import default_mqtt_url
 from adapters.mqtt import MqttSettings
 from contract import EquipmentType
@@ -108,9 +109,13 @@ def run(
             spec.writer.write(plant.truth.drain(), plant.fault_log.drain())
     typer.echo(f"{result.messages} messages delivered; {len(plant.fault_log.records)} faults "
                "injected")
+    if not result.delivered and agents and confirm:
+        raise LoopmeterError("ingest did not confirm every message as stored",
+                             "is `loopmeter ingest run` running on this broker? Without "
+                             "ingest, run with --no-confirm")
     if not result.delivered:
-        typer.echo("error: not everything was acknowledged by the broker", err=True)
-        raise typer.Exit(1)
+        raise LoopmeterError("not everything was acknowledged by the broker",
+                             f"check that {mqtt.url} accepts this login and its messages")
 
 
 @app.command("province")

@@ -25,6 +25,7 @@ from simulators.plant import Plant
 # The broker answers in real time however fast the plant's clock runs: agents time their
 # connection (connect timeout, backoff, replay rate) on the system clock, and retry quickly
 # so that a reconnect lags a simulated outage by little plant time.
+DRAIN_POLL_S = 0.05  # real seconds between two delivering rounds of the drain
 NETWORK_CLOCK = SystemClock()
 FLEET_BACKOFF = BackoffSettings(initial_s=0.01, max_s=0.05)
 
@@ -163,7 +164,12 @@ def _drain(plant: Plant, agents: list[Agent], clock: Clock,
 def _round(plant: Plant, agents: list[Agent], clock: Clock,
            progress: Callable[[FleetProgress], None] | None, advance_to: int | None,
            step_s: float) -> None:
-    """Advance the plant and tick every agent; without `advance_to`, only deliver."""
+    """Advance the plant and tick every agent; without `advance_to`, only deliver.
+
+    Delivering rounds (the drain after the end) wait in real time and leave plant time at
+    the end: a reconnecting agent's birth is never dated after the run (a run that ends
+    now would otherwise leave births dated in the future, retained by the broker).
+    """
     if advance_to is not None:
         plant.advance_to(advance_to)
     for agent in agents:
@@ -173,7 +179,10 @@ def _round(plant: Plant, agents: list[Agent], clock: Clock,
             agent.tick()
     if progress is not None:
         progress(_progress(agents, clock.now_ms()))
-    clock.sleep(step_s)
+    if advance_to is None:
+        NETWORK_CLOCK.sleep(DRAIN_POLL_S)
+    else:
+        clock.sleep(step_s)
 
 
 def _agent(device: SimDevice, mqtt: MqttSettings, clock: Clock, state_dir: Path,

@@ -190,3 +190,9 @@ def test_gateway_port_in_use(taken_port: int, tmp_path: Path) -> None:
         "LOOPMETER_GATEWAY_REGISTRY_PATH": str(tmp_path / "registry.sqlite"),
         "LOOPMETER_GATEWAY_MQTT__URL": f"mqtt://127.0.0.1:{_closed_port()}"}),
         errors.PORT_IN_USE, f"port {taken_port} is already in use", "--port")
+
+
+def test_services_up_help_says_each_default() -> None:
+    exit_code, output = invoke(["services", "up", "--help"])
+    assert exit_code == 0
+    assert "else 18830" in output and "else 18086" in output and "else 18087" in output

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from adapters.clock import SystemClock
 from contract import BirthMessage, DataMessage, decode
 from loopmeter.services import LocalServices
 from simulators import Plant, load_scenario
@@ -122,3 +123,21 @@ def test_runs_through_agents_name_the_link_faults_they_leave_out() -> None:
     park = Plant.from_scenario(load_scenario("industrial-park"))
     assert unapplied_by_fleet(park) == ["duplicate", "malformed_burst", "reorder"]
     assert unapplied_by_fleet(Plant.from_scenario(load_scenario("construction-waste"))) == []
+
+
+@pytest.mark.integration
+def test_a_run_that_ends_now_leaves_no_birth_dated_in_the_future(
+    services: LocalServices, unique_site: str, tmp_path: Path
+) -> None:
+    # No ingest confirms, so the fleet drains (reconnecting, re-sending) after the end.
+    with recording(services.mqtt_url, f"loopmeter/v1/{unique_site}/+/+/birth") as births:
+        result = runner.invoke(app, ["run", "--scenario", "construction-waste", "--broker",
+                                     services.mqtt_url, "--site", unique_site, "--start",
+                                     "ago", "--duration", "1h", "--speed", "3600",
+                                     "--state-dir", str(tmp_path)])
+        finished_ms = SystemClock().now_ms()
+        assert result.exit_code == 1
+        assert "ingest did not confirm" in result.output and "--no-confirm" in result.output
+        wait_for(lambda: len(births.snapshot()) >= 5, 10, "a birth per device")
+    stamps = [json.loads(m.payload)["ts"] for m in births.snapshot()]
+    assert stamps and max(stamps) <= finished_ms
