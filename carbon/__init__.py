@@ -29,6 +29,7 @@ from carbon.document.province import (
     standings_csv,
     vars_of,
 )
+from carbon.document.span import Span, is_span, parse_span
 from carbon.engine import Engine
 from carbon.ledger import Ledger, LedgerStore, MemoryStore, SQLiteStore, StoredRecord, Verification
 from carbon.periods import Granularity, Period, parse_period
@@ -36,9 +37,38 @@ from carbon.registry import Factor, Registry, Status, load_registry
 from carbon.settings import CarbonSettings
 
 __all__ = [
-    "CarbonSettings", "CounterEvent", "Engine", "EventKind", "Factor", "Flag", "Granularity",
-    "IntervalResult", "Ledger", "LedgerStore", "MemoryStore", "Period", "Reading", "Registry",
-    "ReportFormat", "Reports", "Rollup", "SQLiteStore", "SiteStanding", "Status",
-    "StoredRecord", "Verification", "interval_deltas", "load_registry", "parse_period",
-    "rollup", "rollup_csv", "rollup_json", "standing", "standings_csv", "vars_of",
+    "CarbonSettings",
+    "CounterEvent",
+    "Engine",
+    "EventKind",
+    "Factor",
+    "Flag",
+    "Granularity",
+    "IntervalResult",
+    "Ledger",
+    "LedgerStore",
+    "MemoryStore",
+    "Period",
+    "Reading",
+    "Registry",
+    "ReportFormat",
+    "Reports",
+    "Rollup",
+    "SQLiteStore",
+    "SiteStanding",
+    "Span",
+    "Status",
+    "StoredRecord",
+    "Verification",
+    "interval_deltas",
+    "is_span",
+    "load_registry",
+    "parse_period",
+    "parse_span",
+    "rollup",
+    "rollup_csv",
+    "rollup_json",
+    "standing",
+    "standings_csv",
+    "vars_of",
 ]

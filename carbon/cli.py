@@ -23,6 +23,7 @@ from adapters.progress import progress_bar
 from carbon.closing import describe
 from carbon.document import FORMATS, Reports
 from carbon.document import Format as DocumentFormat
+from carbon.document.span import Span, is_span, parse_span
 from carbon.engine import Closed
 from carbon.ledger import Checkpoint, Ledger, PublicKeys, SQLiteStore
 from carbon.periods import (
@@ -45,6 +46,9 @@ app = typer.Typer(help="Energy and carbon: factors, period closing, audit ledger
 Site = Annotated[str, typer.Option(help="Site id, as in the MQTT topic.")]
 PeriodLabel = Annotated[str, typer.Option(help="2026-10, 2026-10-05, 2026-10-05T13 or "
                                                   "2026-10-05T13:15 (site local time).")]
+ReportLabel = Annotated[str, typer.Option(
+    "--period", help="A period as above, or a span summed from closed records: a year "
+    "(2026), months (2026-01..2026-03) or days (2026-10-03..2026-10-05).")]
 
 
 key_app = typer.Typer(help="Site keys that sign closed records (Ed25519).",
@@ -284,7 +288,7 @@ def recompute(site: Site, period: PeriodLabel) -> None:
 
 
 @app.command("report")
-def report(site: Site, period: PeriodLabel,
+def report(site: Site, period: ReportLabel,
            format: Annotated[str, typer.Option(
                "--format", help="json, csv (UTF-8 with BOM), html or pdf.")] = "json",
            output: Annotated[Path | None, typer.Option(help="Write here, not stdout.")] = None,
@@ -295,16 +299,25 @@ def report(site: Site, period: PeriodLabel,
     if format not in FORMATS:
         raise typer.BadParameter("use json, csv, html or pdf", param_hint="--format")
     settings = CarbonSettings()
-    chosen = _period(period, settings)
+    span = _span(period, settings, baseline) if is_span(period) else None
+    chosen = _period(period, settings) if span is None else span.parts[0]
     ledger = _existing_ledger(settings)
     reports = Reports(ledger, _registry(settings), settings.zone(),
                       settings.profiles_path, settings.pdf, _keys(settings, None, None))
+    fmt = cast(DocumentFormat, format)
     try:
-        content = reports.content(site, chosen)
-        _refuse_untrusted(content["verification"], site, chosen)
-        if baseline is not None:
-            content["enpi"] = _enpi(ledger, site, chosen, _period(baseline, settings), settings)
-        data = reports.render(site, chosen, cast(DocumentFormat, format), content)
+        if span is not None:
+            summed = reports.span_content(site, span)
+            _refuse_untrusted(summed[0]["verification"], site, Period(
+                span.start_ms, span.end_ms, span.step, span.label))
+            data = reports.render_span(site, span, fmt, summed)
+        else:
+            content = reports.content(site, chosen)
+            _refuse_untrusted(content["verification"], site, chosen)
+            if baseline is not None:
+                content["enpi"] = _enpi(ledger, site, chosen, _period(baseline, settings),
+                                        settings)
+            data = reports.render(site, chosen, fmt, content)
     except LookupError as error:
         typer.echo(f"{error}: run `loopmeter carbon close` first")
         raise typer.Exit(2) from error
@@ -317,6 +330,16 @@ def report(site: Site, period: PeriodLabel,
     else:
         output.write_bytes(data)
         typer.echo(f"wrote {output}")
+
+
+def _span(label: str, settings: CarbonSettings, baseline: str | None) -> Span:
+    if baseline is not None:
+        raise typer.BadParameter("an EnPI baseline applies to a single period, not a span",
+                                 param_hint="--baseline")
+    try:
+        return parse_span(label, settings.zone())
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--period") from error
 
 
 def _refuse_untrusted(verification: dict[str, object], site: str, period: Period) -> None:

@@ -22,7 +22,9 @@ from carbon import (
     SiteStanding,
     StoredRecord,
     Verification,
+    is_span,
     parse_period,
+    parse_span,
     rollup,
     standing,
 )
@@ -44,10 +46,13 @@ class CarbonReports:
     def render(self, site: str, period: str, fmt: ReportFormat) -> bytes:
         """The report of a closed period; NotFound if it has not been closed."""
         try:
-            chosen = parse_period(period, self._zone)
+            span = parse_span(period, self._zone) if is_span(period) else None
+            chosen = span.parts[0] if span is not None else parse_period(period, self._zone)
         except ValueError as error:
             raise Invalid(str(error)) from error
         try:
+            if span is not None:
+                return self._reports.render_span(site, span, fmt)
             return self._reports.render(site, chosen, fmt)
         except LookupError as error:
             raise NotFound(f"{error}; the carbon engine closes periods once their data is "

@@ -25,10 +25,11 @@ from rich.table import Table
 from adapters.clock import SystemClock
 from adapters.influx import InfluxQL, InfluxSettings, Series
 from adapters.mqtt import MqttSettings
+from carbon.document import Reports
 from carbon.figures import Row
+from carbon.ledger import Ledger, SQLiteStore
 from carbon.periods import parse_period, with_sub_periods
 from carbon.registry import load_registry
-from carbon.report import build_report, render
 from carbon.service import build
 from carbon.settings import CarbonSettings
 from contract.points import TELEMETRY
@@ -47,6 +48,7 @@ from loopmeter.units import significant
 from simulators.clock import SimulatedClock
 from simulators.faults import FaultRecord
 from simulators.plant import Plant
+from simulators.province import province, write_profiles
 from simulators.runs import RunSpec, run_agents
 from simulators.scenario import Scenario, load_scenario
 from simulators.truth import TruthRow, TruthWriter
@@ -234,9 +236,18 @@ def _wait_quiet(ingest: IngestService, console: Console, timeout_s: float = 120.
                                f"{ingest.failure or 'messages still arriving'}")
 
 
+def _demo_profile(folder: Path, site: str) -> Path:
+    """A fictitious reporting entity for the demo's site (the simulated province's first
+    plant), unless the folder already has the operator's own."""
+    if not (folder / f"{site}.yaml").is_file():
+        write_profiles([province(1)[0].model_copy(update={"site": site})], folder)
+    return folder
+
+
 def _close_day(site: str, day_label: str, influx: InfluxSettings, ledger: Path,
                console: Console) -> tuple[list[Row], bool, Path]:
-    settings = CarbonSettings(influx=influx, ledger_path=ledger)
+    settings = CarbonSettings(influx=influx, ledger_path=ledger,
+                              profiles_path=_demo_profile(ledger.parent / "sites", site))
     day = parse_period(day_label, settings.zone())
     periods = with_sub_periods(day, settings.zone())
     with build(settings, SystemClock()) as parts:
@@ -244,10 +255,10 @@ def _close_day(site: str, day_label: str, influx: InfluxSettings, ledger: Path,
                             f"{day_label}"):
             closed = parts.engine.close_all(site, periods)
         verified = parts.ledger.verify()
-    record = next(c.record for c in closed if c.period == day)
     report = ledger.parent / f"report-{site}-{day_label}.html"
-    report.write_text(render(build_report(record, load_registry(settings.factors_path)), "html"),
-                      encoding="utf-8")
+    reports = Reports(Ledger(SQLiteStore(ledger)), load_registry(settings.factors_path),
+                      settings.zone(), settings.profiles_path, settings.pdf)
+    report.write_bytes(reports.render(site, day, "html"))
     console.print(f"ledger: {verified.records} records, chain "
                   f"{'verified' if verified.ok else 'BROKEN'}, head {verified.head[:19]}…")
     day_rows = next(c.computation.rows for c in closed if c.period == day)

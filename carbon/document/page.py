@@ -55,7 +55,9 @@ SHORT: dict[str, Label] = {
     "diesel_kg": ("柴油", "diesel"), "coke_kg": ("焦炭", "coke")}
 """Chart labels: a bar's label must fit beside it."""
 GRANULARITIES: dict[str, Label] = {"15m": ("15 分钟", "15 minutes"), "1h": ("小时", "hour"),
-                                   "1d": ("日", "day"), "1mo": ("月", "month")}
+                                   "1d": ("日", "day"), "1mo": ("月", "month"),
+                                   "days": ("多日合计", "run of days, summed"),
+                                   "months": ("多月合计", "run of months, summed")}
 VERDICTS: dict[str, Label] = {"complete": ("完整", "complete"),
                               "estimated": ("含估算", "estimated"),
                               "not_fit": ("不适于报送", "not fit for reporting")}
@@ -212,7 +214,8 @@ def _factors(doc: Document) -> str:
 
 def _figure_rows(figures: Iterable[Figure]) -> list[tuple[str, ...]]:
     return [(_e(f.line), bi(f.quantity), d.shown(f.value, f.rule), _e(f.rule.shown_unit),
-             _e(f.quality)) for f in figures]
+             bi(VERDICTS[f.quality]) if f.quality in VERDICTS else _e(f.quality))
+            for f in figures]
 
 
 FIGURE_HEAD: tuple[Label, ...] = (("范围", "Line"), ("项目", "Quantity"), ("数值", "Value"),
@@ -327,7 +330,8 @@ def _verification(doc: Document, recompute_command: str) -> str:
     check = check if isinstance(check, Mapping) else {}
     own = ledger.get("seq")
     seqs = sorted({p.seq for p in doc.trend if p.seq is not None}
-                  | ({own} if isinstance(own, int) else set()))
+                  | ({own} if isinstance(own, int) else set())
+                  | {r["seq"] for r in ledger.get("records", []) if isinstance(r.get("seq"), int)})
     span = f"{seqs[0]}–{seqs[-1]}" if len(seqs) > 1 else (str(seqs[0]) if seqs else None)
     rows = [(bi(("记录哈希", "Record hash")), f'<span class="hash">{_e(ledger.get("record_hash"))}'
              "</span>"),
@@ -347,11 +351,33 @@ def _verification(doc: Document, recompute_command: str) -> str:
             (bi(("因子库版本", "Factor registry version")), _e(ledger.get("registry_version"))),
             (bi(("复算命令", "Recompute command")), f"<code>{html.escape(recompute_command)}"
              "</code>")]
-    return _h2(VERIFICATION) + _table((("项目", "Item"), ("内容", "Entry")), rows)
+    return (_h2(VERIFICATION) + _derivation(doc)
+            + _table((("项目", "Item"), ("内容", "Entry")), rows) + _records(ledger))
+
+
+def _derivation(doc: Document) -> str:
+    text = doc.report.get("derivation")
+    if not text:
+        return ""
+    return (f"<p>本报告为所列账本记录之和，未从原始数据重新计算。"
+            f'<br><span class="en">{_e(text)}</span></p>')
+
+
+def _records(ledger: Mapping[str, Any]) -> str:
+    """The records a span report sums: each part's sequence number and hash."""
+    records = ledger.get("records")
+    if not isinstance(records, list):
+        return ""
+    rows = [(_e(r.get("period")), _e(r.get("seq")), _e(r.get("kind")),
+             f'<span class="hash">{_e(r.get("record_hash"))}</span>') for r in records]
+    return _table((("子周期", "Part"), ("序号", "Seq"), ("类型", "Kind"),
+                   ("记录哈希", "Record hash")), rows)
 
 
 def _unit_of(doc: Document) -> str:
-    return "按小时 / by hour" if doc.granularity == "1d" else "按日 / by day"
+    if doc.granularity == "1d":
+        return "按小时 / by hour"
+    return "按月 / by month" if doc.granularity == "months" else "按日 / by day"
 
 
 def _short(label: str) -> str:

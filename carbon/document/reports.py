@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from adapters.pdf import PdfSettings, html_to_pdf
 from carbon.document.content import TrendPoint, build_document
 from carbon.document.page import render_html
+from carbon.document.span import Span, combine
 from carbon.document.spreadsheet import render_csv
-from carbon.document.trend import trend
+from carbon.document.trend import point_of, trend
 from carbon.ledger import Ledger, PublicKeys, Verification, record_verification
 from carbon.periods import Period
 from carbon.registry import Registry
@@ -65,6 +66,27 @@ class Reports:
             raise LookupError(f"{site} {period.label} is not closed")
         check = verification if verification is not None else self.verify()
         return build_report(record, self._registry, record_verification(check, record))
+
+    def span_content(self, site: str, span: Span) -> tuple[dict[str, Any], list[TrendPoint]]:
+        """A run of days or months (or a year) as the sum of its closed records, and one
+        trend point per part; LookupError if none is closed."""
+        check = self.verify()
+        parts = [(p, self._closed(site, p, check)) for p in span.parts]
+        return combine(span, parts), [point_of(p.label, r) for p, r in parts]
+
+    def render_span(self, site: str, span: Span, fmt: Format,
+                    content: tuple[dict[str, Any], list[TrendPoint]] | None = None) -> bytes:
+        report, points = content if content is not None else self.span_content(site, span)
+        profile = load_profiles(self._profiles).get(site)
+        return render_document(report, fmt, profile=profile, points=points, zone=self._zone,
+                               pdf=self._pdf)
+
+    def _closed(self, site: str, period: Period,
+                check: Verification) -> dict[str, Any] | None:
+        try:
+            return self.content(site, period, check)
+        except LookupError:
+            return None
 
     def render(self, site: str, period: Period, fmt: Format,
                content: Mapping[str, Any] | None = None) -> bytes:

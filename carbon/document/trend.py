@@ -3,7 +3,7 @@ from the ledger, each with the sequence number of the record it comes from."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,16 @@ def trend(period: Period, zone: ZoneInfo,
     if step is None:
         return []
     return [_point(p.label, latest(p.label)) for p in sub_periods(period, step, zone)]
+
+
+def point_of(label: str, report: Mapping[str, Any] | None) -> TrendPoint:
+    """A sub-period's point from its report (build_report's dict), as spans have them."""
+    if report is None:
+        return TrendPoint(label, None, None, None, None)
+    return TrendPoint(label, exact(report["emissions_kg"]["total"]),
+                      exact(report["energy"]["energy_kgce"]),
+                      exact(report["data_quality"].get("coverage")),
+                      report.get("ledger", {}).get("seq"))
 
 
 def _point(label: str, record: StoredRecord | None) -> TrendPoint:

@@ -16,6 +16,9 @@ from gateway.registry import DeviceRecord
 IDENTIFIER = IDENTIFIER_PATTERN
 PERIOD = r"^\d{4}-\d{2}(-\d{2}(T\d{2}(:\d{2})?)?)?$"
 """A carbon period label: month, day, hour or quarter (site local time)."""
+REPORT_PERIOD = (r"^(\d{4}|\d{4}-\d{2}(-\d{2}(T\d{2}(:\d{2})?)?)?"
+                 r"|\d{4}-\d{2}(-\d{2})?\.\.\d{4}-\d{2}(-\d{2})?)$")
+"""A report's period: a period label, a year, or a run of months or days (`a..b`)."""
 _ONE = IDENTIFIER_PATTERN.strip("^$")
 DEVICE_ID = rf"^{_ONE}\.{_ONE}\.{_ONE}$"
 Identifier = Annotated[str, Field(pattern=IDENTIFIER, examples=["zz-crush-01"])]

@@ -21,6 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from carbon.cli import app as carbon_cli
+from carbon.document.display import CO2, shown
 from carbon.ledger import Ledger, SQLiteStore
 from gateway.core.security import Role
 from tests.gateway.carbon_day import (
@@ -115,11 +116,13 @@ def page_one_png(pdf: bytes, name: str, folder: Path) -> Path:
 
 @pytest.mark.parametrize(("period", "figures"), [
     (LABEL, ("13.912", "7.119", "6.793", "11,520.0", "第 1 页", "page 1 of")),
-    ("2026-10", ("2026-10-05", "2026-10-07", "按日 / by day", "69.560"))])
+    ("2026-10", ("2026-10-05", "2026-10-07", "按日 / by day")),
+    # three days summed from their records, each day's hash listed
+    ("2026-10-05..2026-10-07", ("多日合计", "2026-10-06", "本报告为所列账本记录之和"))])
 def test_pdf_reports_print_in_chromium(served: tuple[str, FakeGateway], period: str,
                                        figures: tuple[str, ...], tmp_path: Path) -> None:
     base, fake = served
-    if period == "2026-10":  # a month with three closed days (and their hours)
+    if period != LABEL:  # three closed days (with their hours) and their month
         close_days(fake.ledger, "zz", 3)
     response = httpx.get(f"{base}/v1/reports/carbon/zz/{period}", params={"format": "pdf"},
                          timeout=CHROMIUM_TIMEOUT_S)
@@ -127,33 +130,47 @@ def test_pdf_reports_print_in_chromium(served: tuple[str, FakeGateway], period: 
     assert response.headers["content-type"] == "application/pdf"
     assert response.content.startswith(b"%PDF-")
     text = pdf_text(response.content, tmp_path)
-    record = fake.ledger.latest("zz", period)
+    record = fake.ledger.latest("zz", period.split("..")[-1])
     assert record is not None
-    for figure in (*figures, "温室气体排放与能源消耗报告", "郑州绿环再生资源有限公司",
-                   "91410100MA45Q7XK2B", f"zz · {period}", record.hash[:40]):
+    parts = ("2026-10-05", "2026-10-06", "2026-10-07") if ".." in period else (period,)
+    total = sum(site_total(fake.ledger, label) for label in parts)
+    for figure in (*figures, shown(total, CO2), "温室气体排放与能源消耗报告",
+                   "郑州绿环再生资源有限公司", "91410100MA45Q7XK2B", f"zz · {period}",
+                   record.hash[:40]):
         assert figure in text, figure
     shot = page_one_png(response.content, f"carbon-report-{period}", tmp_path)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 30_000  # Chinese glyphs drawn, not tofu or blank
 
 
-def test_cli_prints_pdf_and_csv_of_a_multi_day_month(tmp_path: Path) -> None:
+def site_total(ledger: Ledger, label: str) -> Decimal:
+    """The site's CO2 total (kg) in the newest record of a period."""
+    record = ledger.latest("zz", label)
+    assert record is not None
+    rows = record.data()["results"]["rows"]
+    return Decimal(next(r for r in rows if r["level"] == "site")["values"]["co2_total_kg"])
+
+
+def test_cli_prints_pdf_and_csv_of_a_multi_day_span(tmp_path: Path) -> None:
     ledger_path = tmp_path / "ledger.sqlite"
     records = close_days(Ledger(SQLiteStore(ledger_path)), "zz", 2, hours=False)
     env = {"LOOPMETER_CARBON_LEDGER_PATH": str(ledger_path),
            "LOOPMETER_CARBON_PROFILES_PATH": str(SITES)}
-    target = tmp_path / "month.pdf"
-    result = CliRunner().invoke(carbon_cli, ["report", "--site", "zz", "--period", "2026-10",
-                                             "--format", "pdf", "--output", str(target)],
+    span = ["report", "--site", "zz", "--period", "2026-10-05..2026-10-06"]
+    target = tmp_path / "span.pdf"
+    result = CliRunner().invoke(carbon_cli, [*span, "--format", "pdf", "--output", str(target)],
                                 env=env)
     assert result.exit_code == 0, result.output
     text = pdf_text(target.read_bytes(), tmp_path)
-    assert "2026-10-06" in text and records[-1].hash[:40] in text
-    page_one_png(target.read_bytes(), "carbon-report-cli-month", tmp_path)
-    table = CliRunner().invoke(carbon_cli, ["report", "--site", "zz", "--period", "2026-10",
-                                            "--format", "csv"], env=env)
+    assert "27.824" in text  # two days of 13.912 t CO2
+    assert all(r.hash[:40] in text for r in records if r.period.startswith("2026-10-0"))
+    page_one_png(target.read_bytes(), "carbon-report-cli-span", tmp_path)
+    table = CliRunner().invoke(carbon_cli, [*span, "--format", "csv"], env=env)
     assert table.exit_code == 0 and table.stdout_bytes.startswith("\ufeff".encode())
-    wrong = CliRunner().invoke(carbon_cli, ["report", "--site", "zz", "--period", "2026-10",
-                                            "--format", "pdf"], env={
+    assert "27824.1984" in table.stdout  # exact in the CSV
+    wrong = CliRunner().invoke(carbon_cli, [*span, "--format", "pdf"], env={
         **env, "LOOPMETER_CARBON_PDF__CHROMIUM": "no-such-chromium"})
     assert wrong.exit_code == 2 and "not found" in wrong.output
+    month = CliRunner().invoke(carbon_cli, ["report", "--site", "zz", "--period", "2026-10",
+                                            "--format", "html"], env=env)
+    assert month.exit_code == 0 and records[-1].hash in month.stdout

@@ -85,7 +85,8 @@ def test_demo_closes_a_plant_day_that_matches_the_ground_truth_and_again(
             # estimated first seconds of the day: 1 % as in the engine's plant-day test.
             assert abs(measured - true) <= Decimal("0.01") * true + Decimal("0.05"), (
                 line, column, measured, true)
-    assert result.site in result.report.read_text(encoding="utf-8")
+    page = result.report.read_text(encoding="utf-8")
+    assert result.site in page and "统一社会信用代码" in page  # the document, with its entity
     assert result.chart.read_text(encoding="utf-8").count('class="computed"') == 2 * 4
 
     again = run_demo(options, Console(record=True, width=140), services)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway.api.deps import GatewayDep, ReportViewer
-from gateway.api.models import IDENTIFIER, PERIOD
+from gateway.api.models import IDENTIFIER, REPORT_PERIOD
 from gateway.api.problems import problem_responses
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"],
@@ -34,9 +34,10 @@ _HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
     "description": "The report",
     "content": {m.split(";")[0]: {} for m in MEDIA_TYPES.values()}}})
 async def carbon_report(site: Annotated[str, Path(pattern=IDENTIFIER)],
-                        period: Annotated[str, Path(pattern=PERIOD, description=(
+                        period: Annotated[str, Path(pattern=REPORT_PERIOD, description=(
                             "2026-10, 2026-10-05, 2026-10-05T13 or 2026-10-05T13:15, in the "
-                            "site's local time."))],
+                            "site's local time; or a span summed from closed records: 2026, "
+                            "2026-01..2026-03, 2026-10-03..2026-10-05."))],
                         gateway: GatewayDep, _principal: ReportViewer,
                         fmt: Annotated[ReportFormat, Query(alias="format")] = ReportFormat.JSON,
                         ) -> Response:
