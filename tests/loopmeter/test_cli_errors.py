@@ -6,6 +6,7 @@ Each case goes through the whole `loopmeter` command (typer's runner, or a real 
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -196,3 +197,12 @@ def test_services_up_help_says_each_default() -> None:
     exit_code, output = invoke(["services", "up", "--help"])
     assert exit_code == 0
     assert "else 18830" in output and "else 18086" in output and "else 18087" in output
+
+
+def test_library_loggers_stay_at_warning_unless_debugging() -> None:
+    assert invoke(["contract", "catalogue"])[0] == 0
+    assert logging.getLogger("httpx").level == logging.WARNING
+    assert invoke(["--debug", "contract", "catalogue"])[0] == 0
+    assert logging.getLogger("httpx").level == logging.DEBUG
+    assert invoke(["contract", "catalogue"])[0] == 0
+    assert logging.getLogger("httpx").level == logging.WARNING
