@@ -42,7 +42,8 @@ def _agent(url: str, state: Path, *, batch_s: float = 10.0,
         "device_type": EquipmentType.ELECTRICITY_METER, "batch_s": batch_s,
         "max_samples_per_message": 1000, "tick_s": 0.05,
         "queue": {"max_samples": 2_000_000},
-        "replay": {"samples_per_s": replay_per_s, "max_in_flight": 100}})
+        "replay": {"samples_per_s": replay_per_s, "max_in_flight": 100},
+        "confirm": {"enabled": False}})  # no ingest runs here: the broker's PUBACK is the end
     metrics = [MetricDeclaration(name=n, unit="1", kind=MetricKind.GAUGE, period_s=1.0)
                for n in GAUGES]
     return Agent(config, CallableDriver(metrics, _gauges), MqttSettings(url=url), CLOCK, state)

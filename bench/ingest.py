@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,20 +41,26 @@ from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from paho.mqtt.client import Client, MQTTMessage
 
+from adapters.clock import SystemClock
 from adapters.influx import InfluxQL, InfluxSettings, PointWriter
-from adapters.mqtt import MqttSettings, Session, connect, new_client
+from adapters.mqtt import MqttSettings, Session, connect, new_client, parse_broker_url
 from contract import (
     DataMessage,
     DeviceId,
     EquipmentType,
     MessageKind,
     Sample,
+    decode_ack,
     encode,
     line_protocol,
     shared_subscription,
     to_points,
 )
 from contract import decode as contract_decode
+from edge_agents.agent import Agent, AgentConfig
+from edge_agents.agent import client_id as agent_client_id
+from edge_agents.driver import CallableDriver, declare
+from edge_agents.link import LinkEvent, PahoLink, Received
 from ingest_service.service import IngestService
 from ingest_service.settings import IngestSettings
 from loopmeter.services import LocalServices, ServicePorts, free_ports, wait_until
@@ -74,6 +81,31 @@ def payload(seq: int, newest_ms: int, samples: int) -> bytes:
         Sample(ts=first + i * 1000, values={"power_kw": 100.0 + i, "energy_kwh": 5000.0 + seq,
                                             "voltage_v": 10_000.0, "current_a": 42.5 + i})
         for i in range(samples)]))
+
+
+class LivePayloads:
+    """`payload()` at a tenth of its cost, for the latency run's publisher: its CPU is taken
+    from the machine it measures, so the bytes are formatted from one template."""
+
+    def __init__(self, samples: int) -> None:
+        self._samples = samples
+        # Built by payload() itself with distinct placeholders, then made a %-format.
+        template = payload(0, (samples - 1) * 1000, samples).decode()
+        template = template.replace('"seq":0,', '"seq":%d,')
+        template = template.replace('"energy_kwh":5000.0', '"energy_kwh":%r')
+        for i in range(samples):
+            template = template.replace(f'"ts":{i * 1000},', '"ts":%d,', 1)
+        self._template = template
+        for seq, newest in ((0, 1_795_000_000_000), (7, 1_795_000_123_000)):
+            if self.make(seq, newest) != payload(seq, newest, samples):
+                raise AssertionError("LivePayloads no longer matches payload()")
+
+    def make(self, seq: int, newest_ms: int) -> bytes:
+        first = newest_ms - (self._samples - 1) * 1000
+        values: list[int | float] = [seq]
+        for i in range(self._samples):
+            values += [first + i * 1000, 5000.0 + seq]
+        return (self._template % tuple(values)).encode()
 
 
 def device_topics(site: str, devices: int) -> list[str]:
@@ -238,6 +270,24 @@ def ceiling_broker(mqtt_url: str, messages: list[Message]) -> Rate:
     return Rate(len(messages), seconds)
 
 
+def ceiling_c_client(mqtt_url: str, messages: list[Message]) -> Rate:
+    """Mosquitto's own C subscriber (mosquitto_sub, QoS 1, output to /dev/null) draining the
+    queued stream: what the broker can deliver on this machine, whatever Python costs."""
+    client_id = f"csub-{uuid.uuid4().hex[:6]}"
+    topic_filter = shared_subscription(client_id)
+    register(mqtt_url, [client_id], topic_filter)
+    publish(mqtt_url, messages)
+    address = parse_broker_url(mqtt_url)
+    start = time.perf_counter()
+    subprocess.run(["mosquitto_sub", "-h", address.host, "-p", str(address.port), "-V", "mqttv5",
+                    "-i", client_id, "-c", "-x", "3600", "-q", "1", "-t", topic_filter,
+                    "-D", "connect", "receive-maximum", str(RECEIVE_MAXIMUM),
+                    "-C", str(len(messages))], stdout=subprocess.DEVNULL, check=True, timeout=600)
+    seconds = time.perf_counter() - start  # includes one connect: a few milliseconds
+    forget(mqtt_url, [client_id])
+    return Rate(len(messages), seconds)
+
+
 def naive(mqtt_url: str, influx: InfluxSettings, messages: list[Message]) -> Rate:
     """The tutorial way: auto-ack, parse JSON, one synchronous write per message."""
     client_id, topic_filter = f"naive-{uuid.uuid4().hex[:6]}", "loopmeter/v1/+/+/+/data"
@@ -268,8 +318,9 @@ def naive(mqtt_url: str, influx: InfluxSettings, messages: list[Message]) -> Rat
 
 
 def _worker_env(services: LocalServices, database: str, state_dir: Path, group: str,
-                http_port: int) -> dict[str, str]:
+                http_port: int, confirm: bool) -> dict[str, str]:
     return {**os.environ, "LOOPMETER_INGEST_MQTT__URL": services.mqtt_url,
+            "LOOPMETER_INGEST_CONFIRM": str(confirm).lower(),
             "LOOPMETER_INGEST_INFLUX__URL": services.influx_url,
             "LOOPMETER_INGEST_INFLUX__DATABASE": database, "LOOPMETER_INGEST_GROUP": group,
             "LOOPMETER_INGEST_STATE_DIR": str(state_dir),
@@ -314,9 +365,9 @@ class Workers:
     """`count` ingest worker subprocesses of one group; started and stopped as a set."""
 
     def __init__(self, services: LocalServices, database: str, state_dir: Path,
-                 count: int, base_port: int) -> None:
+                 count: int, base_port: int, confirm: bool) -> None:
         self._group = f"bench{uuid.uuid4().hex[:6]}"
-        self._env = _worker_env(services, database, state_dir, self._group, base_port)
+        self._env = _worker_env(services, database, state_dir, self._group, base_port, confirm)
         self.ports = [base_port + i for i in range(count)]
         self._processes: list[subprocess.Popen[bytes]] = []
 
@@ -361,8 +412,8 @@ def _until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 
 def pipeline(services: LocalServices, database: str, state_dir: Path, messages: list[Message],
-             samples: int, workers: int, base_port: int) -> PipelineRun:
-    group = Workers(services, database, state_dir, workers, base_port)  # they create it
+             samples: int, workers: int, base_port: int, confirm: bool = True) -> PipelineRun:
+    group = Workers(services, database, state_dir, workers, base_port, confirm)  # create it
     group.start()
     group.stop()  # the sessions now exist: the broker queues the stream for them
     publish(services.mqtt_url, messages)
@@ -393,6 +444,9 @@ def latency(services: LocalServices, database: str, state_dir: Path, rate_msgs: 
         group=f"lat{uuid.uuid4().hex[:6]}", state_dir=state_dir, http_port=None,
         receive_maximum=RECEIVE_MAXIMUM)
     with IngestService(settings) as service:
+        # Every delay, not the last 10,000 the service keeps: those are the end of the run,
+        # where a queue that grows all along is longest, and would hide the growth.
+        service.stats.recent_delays = deque(maxlen=None)
         publisher = subprocess.Popen([
             sys.executable, "-m", "bench.ingest", "paced", "--mqtt-url", services.mqtt_url,
             "--rate", str(rate_msgs), "--seconds", str(seconds), "--samples", str(samples)])
@@ -413,6 +467,7 @@ def paced(mqtt_url: str, rate: float, seconds: float, samples: int) -> None:
     connect(client, settings, session)
     client.loop_start()
     topics = device_topics(f"lat-{uuid.uuid4().hex[:6]}", 50)
+    payloads = LivePayloads(samples)
     count = int(rate * seconds)
     start = time.monotonic()
     infos = []
@@ -421,12 +476,74 @@ def paced(mqtt_url: str, rate: float, seconds: float, samples: int) -> None:
         if delay > 0:
             time.sleep(delay)
         infos.append(client.publish(topics[i % len(topics)],
-                                    payload(i // len(topics), int(time.time() * 1000), samples),
+                                    payloads.make(i // len(topics), int(time.time() * 1000)),
                                     qos=1))
     for info in infos:
         info.wait_for_publish(60)
     client.disconnect()
     client.loop_stop()
+
+
+class _ConfirmationClock(PahoLink):
+    """An agent's link that times each sample from its reading to ingest's confirmation."""
+
+    def __init__(self, settings: MqttSettings, client: str, delays: list[float]) -> None:
+        super().__init__(settings, client)
+        self._sent: dict[int, list[int]] = {}  # seq: the sample timestamps of its message
+        self._delays = delays
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> int | None:
+        if topic.endswith("/data"):
+            message = DataMessage.model_validate_json(payload)
+            self._sent[message.seq] = [sample.ts for sample in message.samples]
+        return super().publish(topic, payload, retain)
+
+    def poll(self) -> list[LinkEvent]:
+        events = super().poll()
+        now_ms = int(time.time() * 1000)
+        for event in events:
+            if isinstance(event, Received) and event.topic.endswith("/ack/durable"):
+                for first, last in decode_ack(event.payload).seqs:
+                    for seq in range(first, last + 1):
+                        for ts in self._sent.pop(seq, ()):
+                            self._delays.append((now_ms - ts) / 1000)
+        return events
+
+
+def confirmation_latency(services: LocalServices, database: str, state_dir: Path,
+                         agents: int, seconds: float) -> list[float]:
+    """Seconds from an agent's reading of a sample to ingest's confirmation that it is
+    durable: agents (1 Hz, 1 s batches) -> Mosquitto -> one ingest worker -> InfluxDB."""
+    settings = IngestSettings(
+        mqtt=MqttSettings(url=services.mqtt_url),
+        influx=InfluxSettings(url=services.influx_url, database=database),
+        group=f"conf{uuid.uuid4().hex[:6]}", state_dir=state_dir / "ingest", http_port=None,
+        receive_maximum=RECEIVE_MAXIMUM)
+    mqtt = MqttSettings(url=services.mqtt_url)
+    delays: list[float] = []
+    site = f"conf-{uuid.uuid4().hex[:6]}"
+    with IngestService(settings):
+        fleet = []
+        for index in range(agents):
+            config = AgentConfig.model_validate({
+                "site": site, "line": "l1", "device": f"m{index}",
+                "device_type": EquipmentType.ELECTRICITY_METER, "batch_s": 1.0,
+                "tick_s": 0.02})
+            link = _ConfirmationClock(mqtt, agent_client_id(config.device_id), delays)
+            driver = CallableDriver([declare(EquipmentType.ELECTRICITY_METER, name, 1.0)
+                                     for name in ("power_kw", "energy_kwh")], _meter)
+            fleet.append(Agent(config, driver, mqtt, SystemClock(), state_dir / f"a{index}",
+                               link=link))
+        for agent in fleet:
+            agent.start()
+        time.sleep(seconds)
+        for agent in fleet:
+            agent.stop()
+    return delays
+
+
+def _meter(names: Sequence[str], now_ms: int) -> dict[str, float | int | str]:
+    return {name: float(now_ms // 1000 % 100) for name in names}
 
 
 # ---------------------------------------------------------------- the report
@@ -454,7 +571,7 @@ def _best(runs: list[PipelineRun]) -> PipelineRun:
 
 
 def _ceilings(services: LocalServices, messages: list[Message], lines: list[str],
-              repeat: int) -> tuple[Rate, Rate]:
+              repeat: int) -> tuple[Rate, Rate, Rate]:
     reader = InfluxQL(InfluxSettings(url=services.influx_url))
     databases = [f"ceiling{i}" for i in range(2 * repeat)]
     for name in databases:
@@ -465,53 +582,81 @@ def _ceilings(services: LocalServices, messages: list[Message], lines: list[str]
             key=lambda rate: rate.per_s)
     b = max((ceiling_broker(services.mqtt_url, messages) for _ in range(repeat)),
             key=lambda rate: rate.per_s)
-    return a, b
+    c = max((ceiling_c_client(services.mqtt_url, messages) for _ in range(repeat)),
+            key=lambda rate: rate.per_s)
+    return a, b, c
 
 
 def _pipelines(services: LocalServices, root: Path, messages: list[Message],
-               args: argparse.Namespace) -> tuple[PipelineRun, PipelineRun]:
-    """Best of `repeat` runs with one and with two workers, interleaved."""
-    runs: dict[int, list[PipelineRun]] = {1: [], 2: []}
+               args: argparse.Namespace) -> tuple[PipelineRun, PipelineRun, PipelineRun]:
+    """Best of `repeat` runs with one and with two workers, and one worker without end-to-end
+    confirmations, interleaved so that each sees the same machine."""
+    runs: dict[tuple[int, bool], list[PipelineRun]] = {(1, True): [], (2, True): [],
+                                                       (1, False): []}
     for attempt in range(args.repeat):
-        for workers in (1, 2):
-            runs[workers].append(pipeline(
-                services, f"pipeline{workers}_{attempt}", root / f"state{workers}_{attempt}",
-                messages, args.samples, workers, args.port))
-    return _best(runs[1]), _best(runs[2])
+        for workers, confirm in runs:
+            name = f"pipeline{workers}{'c' if confirm else 'n'}_{attempt}"
+            runs[workers, confirm].append(pipeline(
+                services, name, root / f"state-{name}", messages, args.samples, workers,
+                args.port, confirm))
+    return _best(runs[1, True]), _best(runs[2, True]), _best(runs[1, False])
 
 
 def _measure(services: LocalServices, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     messages = stream("bench", args.messages, args.samples, args.devices)
     print(f"stream: {args.messages} messages x {args.samples} samples, {args.devices} devices;"
           f" best of {args.repeat} runs per throughput figure")
-    a, b = _ceilings(services, messages, lines_of(messages), args.repeat)
-    b_samples = b.per_s * args.samples
+    a, b, c = _ceilings(services, messages, lines_of(messages), args.repeat)
+    b_samples, c_samples = b.per_s * args.samples, c.per_s * args.samples
     print(f"ceiling A (InfluxDB, batches of 5000): {a.per_s:,.0f} points/s")
-    print(f"ceiling B (bare subscriber): {b.per_s:,.0f} messages/s = {b_samples:,.0f} samples/s")
-    one, two = _pipelines(services, root, messages, args)
+    print(f"ceiling B (bare paho subscriber): {b.per_s:,.0f} messages/s = "
+          f"{b_samples:,.0f} samples/s")
+    print(f"ceiling C (mosquitto_sub, C, QoS 1, to /dev/null): {c.per_s:,.0f} messages/s = "
+          f"{c_samples:,.0f} samples/s; paho reaches {b.per_s / c.per_s:.0%} of it")
+    one, two, unconfirmed = _pipelines(services, root, messages, args)
     naive_rate = naive(services.mqtt_url, InfluxSettings(url=services.influx_url,
                                                          database="naive"),
                        messages[:args.naive_messages]).per_s * args.samples
-    lower = min(a.per_s, b_samples)
-    for name, run in (("1 worker", one), ("2 workers", two)):
+    lower = min(a.per_s, c_samples)
+    for name, run in (("1 worker", one), ("2 workers", two),
+                      ("1 worker, confirmations off", unconfirmed)):
         print(f"pipeline, {name}: {run.rate.per_s:,.0f} samples/s = "
-              f"{run.rate.per_s / lower:.0%} of the lower ceiling, "
+              f"{run.rate.per_s / lower:.0%} of the lower ceiling (A or C), "
+              f"{run.rate.per_s / c_samples:.0%} of the broker's (C), "
               f"x{run.rate.per_s / naive_rate:.1f} the naive baseline; "
               f"peak RSS {run.peak_rss_mb:.0f} MB per worker; a worker used "
               f"{run.worker_cores:.0%} of a core, the machine was {run.machine_busy:.0%} busy")
     print(f"naive baseline ({args.naive_messages} messages): {naive_rate:,.0f} samples/s")
     print(f"scaling, 2 workers / 1 worker: x{two.rate.per_s / one.rate.per_s:.2f}")
+    print(f"end-to-end confirmations on / off (1 worker): "
+          f"{one.rate.per_s / unconfirmed.rate.per_s:.0%}")
     quiet = _settle(services)
     half = one.rate.per_s / 2 / args.samples
     delays = latency(services, "latency", root / "state-latency", half, args.samples,
                      args.latency_seconds)
     p50, p99 = percentile(delays, 50), percentile(delays, 99)
+    tenth = max(1, len(delays) // 10)
+    first, last = statistics.median(delays[:tenth]), statistics.median(delays[-tenth:])
     print(f"latency, 1 worker at half its rate ({half * args.samples:,.0f} samples/s, "
-          f"{len(delays)} messages): p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
-          f"(the machine was {quiet:.0%} busy before it)")
+          f"{len(delays)} messages): p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms; "
+          f"median of the first tenth {first * 1000:.0f} ms, of the last {last * 1000:.0f} ms"
+          f"{' (growing: the machine did not keep up)' if last > max(2 * first, 1.0) else ''}"
+          f"; the machine was {quiet:.0%} busy before it")
+    confirmed = confirmation_latency(services, "confirm", root / "state-confirm",
+                                     args.agents, args.latency_seconds)
+    c50, c99 = percentile(confirmed, 50), percentile(confirmed, 99)
+    print(f"agent reading -> ingest's confirmation ({args.agents} agents, 1 s batches, "
+          f"{len(confirmed)} samples): p50 {c50 * 1000:.0f} ms, p99 {c99 * 1000:.0f} ms")
     return {"messages": args.messages, "samples_per_message": args.samples,
             "devices": args.devices, "ceiling_a_points_per_s": a.per_s,
             "ceiling_b_messages_per_s": b.per_s, "ceiling_b_samples_per_s": b_samples,
+            "ceiling_c_messages_per_s": c.per_s, "ceiling_c_samples_per_s": c_samples,
+            "paho_vs_c_ceiling": b.per_s / c.per_s,
+            "pipeline_vs_c_ceiling": one.rate.per_s / c_samples,
+            "two_workers_vs_c_ceiling": two.rate.per_s / c_samples,
+            "unconfirmed_samples_per_s": unconfirmed.rate.per_s,
+            "confirmed_vs_unconfirmed": one.rate.per_s / unconfirmed.rate.per_s,
+            "confirmation_p50_s": c50, "confirmation_p99_s": c99,
             "pipeline_samples_per_s": one.rate.per_s, "pipeline_peak_rss_mb": one.peak_rss_mb,
             "pipeline_vs_lower_ceiling": one.rate.per_s / lower,
             "two_workers_samples_per_s": two.rate.per_s,
@@ -524,6 +669,7 @@ def _measure(services: LocalServices, root: Path, args: argparse.Namespace) -> d
             "two_workers_vs_naive": two.rate.per_s / naive_rate,
             "latency_rate_samples_per_s": half * args.samples, "latency_p50_s": p50,
             "latency_p99_s": p99, "latency_messages": len(delays),
+            "latency_first_tenth_median_s": first, "latency_last_tenth_median_s": last,
             "latency_machine_busy_before": quiet}
 
 
@@ -559,6 +705,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         command.add_argument("--devices", type=int, default=50)
         command.add_argument("--naive-messages", type=int, default=1000)
         command.add_argument("--latency-seconds", type=float, default=20.0)
+        command.add_argument("--agents", type=int, default=10,
+                             help="agents of the confirmation-latency run")
         command.add_argument("--repeat", type=int, default=2,
                              help="throughput runs per figure; the best counts")
         command.add_argument("--port", type=int, default=19190, help="first worker HTTP port")
