@@ -27,7 +27,7 @@ import httpx
 from adapters.clock import SystemClock
 from adapters.influx import InfluxQL, InfluxSettings
 from adapters.mqtt import MqttSettings
-from contract import EquipmentType, MetricDeclaration
+from contract import EquipmentType, MetricDeclaration, Sample
 from edge_agents.agent import Agent, AgentConfig, client_id
 from edge_agents.driver import Reading, declare
 from edge_agents.link import Acked, LinkEvent, PahoLink
@@ -288,3 +288,55 @@ def _sleep_until(moment: float) -> None:
     delay = moment - time.monotonic()
     if delay > 0:
         time.sleep(delay)
+
+
+def run_burst(services: LocalServices, database: str, site: str, state: Path, *, agents: int,
+              backlog_s: int, hz: int, timeout_s: float) -> ChaosResult:
+    """`agents` agents that were offline for `backlog_s` (sampling at `hz`) all reconnect at
+    once with default limits, into two ingest workers; what reaches InfluxDB."""
+    started = time.monotonic()
+    now_ms = int(time.time() * 1000)
+    offline = MqttSettings(url="mqtt://127.0.0.1:1")  # nothing listens on port 1
+    produced: set[tuple[str, int]] = set()
+    configs = []
+    for index in range(agents):
+        config = AgentConfig.model_validate({
+            "site": site, "line": "l1", "device": f"b{index}", "device_type": METER,
+            "batch_s": 1.0, "tick_s": 0.02, "status_period_s": 5,
+            "max_samples_per_message": 100})
+        configs.append(config)
+        queue = Agent(config, RecordingDriver(1.0 / hz), offline, SystemClock(),
+                      state / f"burst-{index}")
+        for i in range(backlog_s * hz):
+            ts = now_ms - backlog_s * 1000 + i * 1000 // hz
+            queue.store.add_sample(Sample(ts=ts, values=ramp(["power_kw", "energy_kwh"], ts)))
+            produced.add((f"b{index}", ts))
+        queue.flush()  # sealed while offline: historical, replayed at the configured rate
+        queue.store.close()
+    workers = IngestWorkers(services, database, site, state / "ingest", 2)
+    for worker in range(2):
+        workers.start(worker)
+    mqtt = MqttSettings(url=services.mqtt_url)
+    fleet = []
+    for index, config in enumerate(configs):
+        driver = RecordingDriver(1.0 / hz)
+        driver.producing.clear()  # the burst is the backlog alone
+        fleet.append(Agent(config, driver, mqtt, SystemClock(), state / f"burst-{index}"))
+    try:
+        for agent in fleet:
+            agent.start()
+        wait_for(lambda: all(a.idle for a in fleet), timeout_s, "the backlog confirmed")
+        dropped: dict[str, int] = {}
+        for agent in fleet:
+            for reason, count in agent.store.dropped.items():
+                dropped[reason] = dropped.get(reason, 0) + count
+    finally:
+        for agent in fleet:
+            agent.stop()
+        workers.stop_all()
+    rows = stored_rows(services, database, site)
+    return ChaosResult(
+        produced=len(produced), stored=len(set(rows)), lost=len(produced - set(rows)),
+        duplicated=len(rows) - len(set(rows)), attempts=0,
+        resent=sum(a.stats.resent for a in fleet), dropped=dropped,
+        seconds=time.monotonic() - started)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from loopmeter.services import LocalServices
-from tests.integration.chaos import ChaosPlan, run_chaos
+from tests.integration.chaos import ChaosPlan, run_burst, run_chaos
 
 
 @pytest.mark.integration
@@ -46,4 +46,19 @@ def test_the_long_chaos_run(services: LocalServices, influx_db: str, unique_site
     if report := os.environ.get("LOOPMETER_CHAOS_REPORT"):
         Path(report).write_text(json.dumps(figures, indent=2) + "\n")
     assert result.produced >= 50_000 and result.dropped == {}
+    assert (result.lost, result.duplicated) == (0, 0), figures
+
+
+@pytest.mark.chaos
+@pytest.mark.integration
+@pytest.mark.timeout(900)
+def test_twenty_agents_replaying_a_ten_minute_backlog_at_once_lose_nothing(
+        services: LocalServices, influx_db: str, unique_site: str, tmp_path: Path) -> None:
+    result = run_burst(services, influx_db, unique_site, tmp_path, agents=20, backlog_s=600,
+                       hz=10, timeout_s=600)
+    figures = {"burst_samples": result.produced, "stored": result.stored, "lost": result.lost,
+               "duplicated": result.duplicated, "resent_unconfirmed": result.resent,
+               "dropped": result.dropped, "seconds": round(result.seconds)}
+    print("burst figures:", json.dumps(figures))
+    assert result.dropped == {}
     assert (result.lost, result.duplicated) == (0, 0), figures
