@@ -82,7 +82,7 @@ tr { break-inside: avoid; } .warn { color: #a00; } .muted { color: #666; }
 svg.chart { display: block; margin: 2mm 0; max-width: 100%; height: auto; break-inside: avoid; }
 .hours td { text-align: center; width: 4%; padding: 0.5mm; font-size: 8pt; }
 .hours td.gap { background: #f4c7c3; } .hours td.ok { background: #d9ead3; }
-.verdict { font-weight: 700; }
+.verdict { font-weight: 700; } code { white-space: pre-wrap; word-break: break-all; }
 """
 
 

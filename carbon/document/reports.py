@@ -24,7 +24,11 @@ Format = Literal["json", "csv", "html", "pdf"]
 FORMATS: tuple[str, ...] = get_args(Format)
 
 
-def recompute_command(site: str, label: str) -> str:
+def recompute_command(site: str, label: str, parts: Sequence[str] = ()) -> str:
+    """How an auditor reproduces the report: its record, or each record a span sums."""
+    if parts:
+        return (f"for p in {' '.join(parts)}; do loopmeter carbon recompute --site {site} "
+                "--period $p; done")
     return f"loopmeter carbon recompute --site {site} --period {label}"
 
 
@@ -39,7 +43,8 @@ def render_document(report: Mapping[str, Any], fmt: Format, *, profile: SiteProf
     doc = build_document(report, profile, points)
     if fmt == "csv":
         return render_csv(doc).encode("utf-8")
-    page = render_html(doc, zone, recompute_command(doc.site, doc.period_label))
+    parts = [str(r["period"]) for r in report.get("ledger", {}).get("records", [])]
+    page = render_html(doc, zone, recompute_command(doc.site, doc.period_label, parts))
     if fmt == "html":
         return page.encode("utf-8")
     return html_to_pdf(page, pdf or PdfSettings())
