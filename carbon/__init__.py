@@ -9,6 +9,7 @@ What this module exports is the public API: other packages (the gateway) import 
 never its submodules (an import-linter contract in pyproject.toml holds them to it).
 """
 
+from carbon.activity import counts_in_totals, register_increase
 from carbon.counters import (
     CounterEvent,
     EventKind,
@@ -60,11 +61,13 @@ __all__ = [
     "Status",
     "StoredRecord",
     "Verification",
+    "counts_in_totals",
     "interval_deltas",
     "is_span",
     "load_registry",
     "parse_period",
     "parse_span",
+    "register_increase",
     "rollup",
     "rollup_csv",
     "rollup_json",

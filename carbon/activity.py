@@ -76,6 +76,23 @@ def limits_of(equipment: EquipmentType, metric: str) -> Limits:
     return Limits(Decimal(str(spec.maximum)) / _MS_PER_H)
 
 
+def register_increase(equipment: EquipmentType | None, metric: str,
+                      readings: Sequence[Reading], max_gap_ms: int = 300_000) -> IntervalResult:
+    """A register's increase from its first to its last reading by the engine's counter
+    rules (rollover only when physical, reading errors skipped, restarts not counted): what
+    anything else that reports energy from counters (gateway, dashboards) must use."""
+    ordered = sorted({r.ts: r for r in readings}.values(), key=_time)
+    bounds = (ordered[0].ts, ordered[-1].ts) if ordered else (0, 0)
+    limits = limits_of(equipment, metric) if equipment is not None else Limits()
+    return apportion(segments(ordered, (), max_gap_ms, limits), bounds)
+
+
+def counts_in_totals(equipment: EquipmentType | None) -> bool:
+    """Whether a device's registers add to line and site totals: production equipment does;
+    meters (electricity, gas, belt scale) measure the same flows again and never add."""
+    return equipment is not None and CATALOGUE[equipment].domain is not None
+
+
 def power_metrics() -> tuple[str, ...]:
     """Gauges in kW: integrated, they check the electricity register."""
     return tuple(sorted({m.name for spec in CATALOGUE.values() for m in spec.metrics

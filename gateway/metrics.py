@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
 from adapters.influx import Series, quote_identifier
-from contract import CATALOGUE, CUSTOM_PREFIX, MetricKind
+from carbon import Reading, counts_in_totals, register_increase
+from contract import CATALOGUE, CUSTOM_PREFIX, EquipmentType, MetricKind
 from contract.codec import CUSTOM_NAME
 from contract.points import TELEMETRY
 from gateway.core.errors import Invalid
 
+COUNTER_METRICS = frozenset(
+    metric.name for spec in CATALOGUE.values() for metric in spec.metrics
+    if metric.kind is MetricKind.COUNTER)
 NUMERIC_METRICS = frozenset(
     metric.name for spec in CATALOGUE.values() for metric in spec.metrics
     if metric.kind is not MetricKind.STATE)
@@ -113,7 +118,50 @@ def aggregate_query(scope: Scope, metric: str, aggregate: Aggregate, window: Win
     return _select(scope, metric, aggregate, window, 'GROUP BY "device"')
 
 
-def _select(scope: Scope, metric: str, aggregate: Aggregate, window: Window,
+def readings_query(scope: Scope, metric: str, window: Window) -> Query:
+    """Every reading of a counter per device, for its increase by the engine's rules."""
+    return _select(scope, metric, None, window, 'GROUP BY "device", "device_type", "line"')
+
+
+@dataclass(frozen=True, slots=True)
+class Increase:
+    device: str
+    value: float
+    counts: bool
+    anomalies: tuple[str, ...]
+
+
+def counter_increases(series: list[Series], metric: str) -> list[Increase]:
+    """Each device's counter increase over the window by the energy-carbon engine's counter
+    rules: a drop is a rollover only when physically possible, a reading error adds nothing,
+    a new meter's start reading is never consumption (`carbon.register_increase`)."""
+    found = []
+    for s in series:
+        equipment = _equipment(s.tags.get("device_type", ""))
+        readings = [Reading(int(t), Decimal(str(v))) for t, v in s.values
+                    if isinstance(v, int | float) and not isinstance(v, bool)]
+        result = register_increase(equipment, metric, readings)
+        found.append(Increase(s.tags.get("device", ""), float(result.amount),
+                              counts_in_totals(equipment),
+                              tuple(sorted(f.value for f in result.flags))))
+    return found
+
+
+def counter_total(increases: list[Increase]) -> float | None:
+    """The scope's total without double counting: production devices only, since meters
+    measure the same flows again; a scope of meters only is their sum."""
+    counted = [i.value for i in increases if i.counts] or [i.value for i in increases]
+    return sum(counted) if counted else None
+
+
+def _equipment(name: str) -> EquipmentType | None:
+    try:
+        return EquipmentType(name)
+    except ValueError:
+        return None
+
+
+def _select(scope: Scope, metric: str, aggregate: Aggregate | None, window: Window,
             group_by: str) -> Query:
     field = quote_identifier(check_metric(metric))
     conditions = ['"site" = $site']
@@ -125,7 +173,8 @@ def _select(scope: Scope, metric: str, aggregate: Aggregate, window: Window,
             conditions.append(f'"{tag}" = ${tag}')
             params[tag] = value
     where = " AND ".join([*conditions, "time >= $start", "time < $end"])
-    text = (f'SELECT {aggregate.value}({field}) AS "value" FROM "{TELEMETRY}" '
+    selected = f"{aggregate.value}({field})" if aggregate is not None else field
+    text = (f'SELECT {selected} AS "value" FROM "{TELEMETRY}" '
             f"WHERE {where} {group_by}")
     return Query(text, params)
 

@@ -106,8 +106,7 @@ def test_aggregate_endpoint_defaults_to_the_last_hour(gw: Harness) -> None:
     gw.reader.series = [Series("telemetry", {"device": "d1"}, ["time", "value"], [[0, 4.0]]),
                         Series("telemetry", {"device": "d2"}, ["time", "value"], [[0, 6.0]])]
     response = gw.client.get("/v1/metrics/aggregate", headers=gw.auth(Role.OPERATOR),
-                             params={"site": "zz", "metric": "energy_kwh",
-                                     "aggregate": "spread"})
+                             params={"site": "zz", "metric": "power_kw", "aggregate": "sum"})
     body = response.json()
     assert body["total"] == 10.0 and len(body["devices"]) == 2
     end = datetime.fromisoformat(body["end"])
@@ -156,3 +155,26 @@ def test_equipment_makers_read_only_their_own_devices(gw: Harness) -> None:
     assert gw.client.get("/v1/metrics/series", headers=other, params=own).status_code == 403
     site = {"site": "zz", "metric": "rate_tph"}
     assert gw.client.get("/v1/metrics/aggregate", headers=maker, params=site).status_code == 403
+
+
+def _counter(device: str, kind: str, values: list[tuple[int, float]]) -> Series:
+    return Series("telemetry", {"device": device, "device_type": kind, "line": "l1"},
+                  ["time", "value"], [[t * 60_000, v] for t, v in values])
+
+
+def test_counter_spread_follows_the_engines_rules_and_hierarchy(gw: Harness) -> None:
+    # The main meter rolls over at 10^8 (99,999,990 -> 12: 22 kWh, physical for a 100 MW
+    # meter); the crusher it measures counts 30 kWh but steps back once (a reading error,
+    # nothing added). The site total is the crusher's: the meter measures it again.
+    gw.reader.series = [
+        _counter("main-meter", "electricity_meter", [(0, 99_999_990.0), (1, 12.0)]),
+        _counter("crusher", "crusher_station", [(0, 500.0), (1, 515.0), (2, 514.0),
+                                                 (3, 530.0)])]
+    body = gw.client.get("/v1/metrics/aggregate", headers=gw.auth(Role.OPERATOR),
+                         params={"site": "zz", "metric": "energy_kwh",
+                                 "aggregate": "spread"}).json()
+    assert {d["device"]: d["value"] for d in body["devices"]} == {"main-meter": 22.0,
+                                                                  "crusher": 30.0}
+    assert body["total"] == 30.0
+    text, _ = gw.reader.queries[-1]
+    assert text.startswith('SELECT "energy_kwh" AS "value"')

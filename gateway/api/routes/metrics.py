@@ -24,6 +24,7 @@ from gateway.context import Gateway
 from gateway.core.errors import Invalid, Unavailable
 from gateway.core.security import Role
 from gateway.metrics import (
+    COUNTER_METRICS,
     OUT_OF_RANGE,
     Aggregate,
     Interval,
@@ -32,6 +33,9 @@ from gateway.metrics import (
     aggregate_query,
     check_window,
     combine,
+    counter_increases,
+    counter_total,
+    readings_query,
     series_query,
 )
 from gateway.registry import TokenRecord, device_key
@@ -104,10 +108,22 @@ def metric_aggregate(gateway: GatewayDep, principal: MetricsViewer, site: Site,
                      metric: Metric, line: Line = None, device: Device = None,
                      start: Start = None, end: End = None,
                      aggregate: Aggregate = Aggregate.MEAN) -> AggregateResult:
-    """`aggregate(metric)` over the window, per device, and combined for the scope."""
+    """`aggregate(metric)` over the window, per device, and combined for the scope.
+
+    `spread` of a counter is its increase by the energy-carbon engine's counter rules
+    (rollovers only when physical, reading errors add nothing, a new meter's start is not
+    consumption), and the scope's total counts production devices only, never the meters
+    that measure them again."""
     scope = _scope(gateway, principal, site, line, device)
     window = _window(gateway, start, end)
     check_window(window, None, gateway.settings.max_points)
+    if aggregate is Aggregate.SPREAD and metric in COUNTER_METRICS:
+        query = readings_query(scope, metric, window)
+        increases = counter_increases(_read(gateway, query.text, query.params), metric)
+        return AggregateResult(metric=metric, aggregate=aggregate, start=window.start,
+                               end=window.end, total=counter_total(increases),
+                               devices=[DeviceValue(device=i.device, value=i.value)
+                                        for i in increases])
     query = aggregate_query(scope, metric, aggregate, window)
     values = [DeviceValue(device=s.tags.get("device", ""), value=row[1])
               for s in _read(gateway, query.text, query.params)
