@@ -254,9 +254,31 @@ def _energy(doc: Document) -> str:
     return (_h2(ENERGY) + f'<p class="muted">{bi(("电力折标", "Electricity convention"))}: '
             f'{_e(doc.report["energy"].get("electricity_convention"))}</p>'
             + _table(FIGURE_HEAD, _figure_rows(doc.of(ENERGY)), (2,))
+            + _enpi(doc.report.get("enpi"))
             + charts.bars("按能源品种的综合能耗 / Energy by carrier (tce)", carriers)
             + (charts.columns(f"能耗趋势 / Energy trend ({_unit_of(doc)})", "tce", trend)
                if doc.trend else ""))
+
+
+ENPI: dict[str, Label] = {
+    "ratio_kwh_per_t": ("单位电耗 kWh/t", "kWh per tonne"),
+    "denominator": ("分母", "Denominator"), "baseline_period": ("基准期", "Baseline period"),
+    "baseline_days": ("基准天数", "Baseline days"),
+    "fixed_kwh_per_day": ("固定负荷 kWh/日", "Fixed load, kWh/day"),
+    "variable_kwh_per_t": ("变动负荷 kWh/t", "Variable load, kWh/t"),
+    "r_squared": ("决定系数 R²", "R²"), "expected_kwh": ("预期电耗 kWh", "Expected kWh"),
+    "index": ("能效指数（实际/预期）", "EnPI index (actual / expected)"),
+    "regression": ("回归", "Regression"),
+}
+
+
+def _enpi(section: object) -> str:
+    """ISO 50006 EnPI against a baseline (`--baseline`), exact as computed."""
+    if not isinstance(section, Mapping):
+        return ""
+    rows = [(bi(ENPI.get(k, (k, k))), _e(v)) for k, v in section.items()]
+    return (f"<p>{bi(('能源绩效参数（ISO 50006）', 'Energy performance indicator (ISO 50006)'))}"
+            "</p>" + _table((("项目", "Item"), ("数值", "Value")), rows))
 
 
 def _avoided(doc: Document) -> str:

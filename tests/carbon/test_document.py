@@ -116,6 +116,13 @@ def test_the_engines_quality_and_verification_blocks_are_printed() -> None:
         assert text in page, text
 
 
+def test_an_enpi_section_is_printed_when_asked_for() -> None:
+    report = {**day_report(), "enpi": {"ratio_kwh_per_t": "3.9", "baseline_period": "2026-09",
+                                       "index": "0.9"}}
+    page = render_html(build_document(report, PROFILE), TZ, "x")
+    assert "ISO 50006" in page and "EnPI index (actual / expected)" in page and "0.9" in page
+
+
 def test_no_profile_says_what_to_write() -> None:
     page = render_html(build_document(day_report(), None), TZ, "x")
     assert "No site profile for zz" in page and "zz.yaml" in page
