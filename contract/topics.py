@@ -133,6 +133,8 @@ def is_acknowledgement(topic: str) -> bool:
     device's ACL forbids the device itself to)."""
     parts = topic.split("/", 6)
     return len(parts) == 7 and parts[5] == ACKNOWLEDGEMENTS and "/".join(parts[:2]) == PREFIX
+
+
 def parse_ack_topic(topic: str) -> DeviceId:
     """The device of an acknowledgement topic; raise ContractError(Reason.BAD_TOPIC) else."""
     parts = topic.split("/")
