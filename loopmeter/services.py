@@ -40,6 +40,7 @@ from pydantic import SecretStr
 from adapters.errors import LoopmeterError, PortInUse
 from adapters.local_services import PORTS_FILE, ServicePorts
 from adapters.mqtt.dynsec import DENY_BY_DEFAULT, acl
+from ingest_service.source import MAX_PACKET_BYTES
 
 __all__ = [
     "PORTS_FILE",
@@ -157,6 +158,12 @@ def render_mosquitto_conf(home: Path, port: int, *, auth: AuthMode,
         # Ingest acknowledges a whole batch only once InfluxDB has stored it, so a batch's
         # worth of QoS1 messages must be allowed in flight.
         "max_inflight_messages 1000",
+        # A device's packet larger than ingest accepts is refused at the door: the broker
+        # disconnects the device with 0x95 (packet too large) and logs it, instead of
+        # passing it on to be dropped unseen for ingest, which sends the same Maximum Packet
+        # Size. Payloads up to it reach ingest, which dead-letters those over the contract's
+        # limit as too_large.
+        f"max_packet_size {MAX_PACKET_BYTES}",
         "log_dest stderr",
         *(f"log_type {kind}" for kind in ("error", "warning", "notice", "information")),
         "connection_messages true",

@@ -16,6 +16,7 @@ from adapters.influx import InfluxSettings
 from adapters.local_services import SERVICES_DIR_ENV
 from adapters.mqtt import MqttSettings
 from adapters.mqtt.dynsec import device_acls
+from ingest_service.source import MAX_PACKET_BYTES
 from loopmeter import services as services_module
 from loopmeter.services import (
     LocalServices,
@@ -273,3 +274,10 @@ def test_every_default_url_follows_the_ports_saved_by_up(
     ServicePorts(mqtt=28830, influx=28086, influx_backend=28087).save(tmp_path / "ports.json")
     assert MqttSettings().url == "mqtt://127.0.0.1:28830"
     assert InfluxSettings().url == "http://127.0.0.1:28086"
+
+
+def test_the_broker_refuses_packets_larger_than_ingest_accepts() -> None:
+    limit = f"max_packet_size {MAX_PACKET_BYTES}"
+    assert limit in render_mosquitto_conf(HOME, 18830, auth="anonymous").splitlines()
+    deploy = Path(__file__).parents[2] / "deploy" / "mosquitto" / "mosquitto.conf"
+    assert limit in deploy.read_text().splitlines()

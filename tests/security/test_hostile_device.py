@@ -30,6 +30,7 @@ from gateway.core.errors import Conflict
 from gateway.devices import DeviceService
 from gateway.registry import Registry
 from ingest_service.service import IngestService
+from ingest_service.source import MAX_PACKET_BYTES
 from loopmeter.services import LocalServices
 from tests.gateway.probe import Probe
 from tests.ingest.support import data_payload, ingest_settings, telemetry_rows
@@ -226,16 +227,19 @@ def test_seq_0_then_2_to_the_50_neither_crashes_nor_stalls_ingest(
     assert not ingest.stats.dead_letters
 
 
-def test_an_oversized_payload_is_dead_lettered_and_the_stream_goes_on(
+def test_an_oversized_payload_is_refused_or_dead_lettered_and_the_stream_goes_on(
         devices: dict[str, Device], ingest: IngestService, services: LocalServices,
         influx_db: str, unique_site: str) -> None:
     a = devices["a"]
-    with a.probe() as device:
-        assert device.publish(a.topic(), b"[" + b"1," * 1_000_000 + b"1]") == 0
+    with a.probe() as device:  # over the broker's packet limit: refused at the door
+        device.client.publish(a.topic(), b"x" * (MAX_PACKET_BYTES + 1), qos=1)
+        assert device.disconnected.wait(10), "the broker took a packet over its limit"
+    with a.probe() as device:  # over the contract's limit, within the broker's
+        assert device.publish(a.topic(), b"[" + b"1," * 530_000 + b"1]") == 0
         assert device.publish(a.topic(), data_payload(0, _now_ms() - 1000)) == 0
-    wait_for(lambda: ingest.stats.messages_in == 2, 20, "both messages")
     wait_for(lambda: len(_stored(services, influx_db, unique_site)) == 1, 20, "the sample")
-    assert _letters(ingest) == {"too_large": 1}
+    wait_for(lambda: sum(_letters(ingest).values()) == 1, 10, "the dead letter")
+    assert _letters(ingest) == {"too_large": 1} and ingest.stats.messages_in == 2
 
 
 def test_very_many_topics_are_each_dead_lettered_and_cost_nothing_else(
