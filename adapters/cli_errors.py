@@ -57,9 +57,14 @@ def debug_enabled(ctx: typer.Context | None = None) -> bool:
     return os.environ.get(DEBUG_ENV, "").lower() in ("1", "true", "yes", "on")
 
 
+# pymodbus logs at ERROR what its caller raises anyway (a port it cannot bind): said twice.
+SILENT_LOGGERS = ("pymodbus",)
+
+
 def quiet_libraries(debug: bool) -> None:
     for name in LIBRARY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
+        quiet = logging.CRITICAL if name in SILENT_LOGGERS else logging.WARNING
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else quiet)
 
 
 def explain(error: BaseException) -> Explanation:

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from adapters.cli_errors import HandledGroup
 from dashboards.build import GENERATED, dashboards, stale, to_dict, write
-from dashboards.push import GrafanaStore, PushError, push
+from dashboards.push import GrafanaStore, push
 
 app = typer.Typer(help="Grafana dashboards as code: build the committed JSON, push to Grafana.",
                   no_args_is_help=True, cls=HandledGroup)
@@ -46,12 +46,8 @@ def push_command(
     = "Loopmeter",
 ) -> None:
     """Upload every dashboard into a Grafana folder; running it again changes nothing."""
-    try:
-        with GrafanaStore(url, SecretStr(token)) as store:
-            result = push(store, [to_dict(board) for board in dashboards()], folder)
-    except PushError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from error
+    with GrafanaStore(url, SecretStr(token)) as store:
+        result = push(store, [to_dict(board) for board in dashboards()], folder)
     created = " (created)" if result.created_folder else ""
     typer.echo(f"Pushed {len(result.dashboards)} dashboards to folder {folder!r}"
                f"{created}: {', '.join(result.dashboards)}")

@@ -16,13 +16,22 @@ from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaException
 from pydantic import SecretStr
 
-from adapters.errors import LoopmeterError
+from adapters.errors import LoginRefused, LoopmeterError, Unreachable
 
 COMMIT_MESSAGE = "Pushed by loopmeter dashboards push"
 
 
 class PushError(LoopmeterError):
     """Grafana refused a request or could not be reached."""
+
+
+class GrafanaUnreachable(PushError, Unreachable):
+    default_hint = "is Grafana running at that URL (--url or LOOPMETER_GRAFANA_URL)?"
+
+
+class PushRefused(PushError, LoginRefused):
+    default_hint = ("use a service-account token with editor rights (--token or "
+                    "LOOPMETER_GRAFANA_TOKEN)")
 
 
 class DashboardStore(Protocol):
@@ -94,6 +103,17 @@ def _translated() -> Iterator[None]:
     try:
         yield
     except GrafanaException as error:
+        if error.status_code in (401, 403):
+            raise PushRefused(f"Grafana refused the token ({error.status_code}): "
+                              f"{error.message}") from error
         raise PushError(f"Grafana answered {error.status_code}: {error.message}") from error
     except OSError as error:
-        raise PushError(f"Grafana unreachable: {error}") from error
+        raise GrafanaUnreachable(f"Grafana unreachable: {_reason(error)}") from error
+
+
+def _reason(error: OSError) -> str:
+    """The innermost cause (`Connection refused`), not urllib3's pool and retry wrapping."""
+    cause: BaseException = error
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+    return str(getattr(cause, "strerror", None) or cause)

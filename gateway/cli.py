@@ -11,7 +11,7 @@ import uvicorn
 
 from adapters.cli_errors import HandledGroup
 from adapters.clock import SystemClock
-from adapters.errors import PortInUse, is_port_in_use
+from adapters.errors import LoopmeterError, PortInUse, is_port_in_use
 from gateway.core.config import GatewaySettings
 from gateway.core.security import Role
 from gateway.main import create_app
@@ -85,8 +85,8 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The id shown by `
     with _registry() as registry:
         revoked = registry.revoke_token(token_id, SystemClock().now_ms())
     if not revoked:
-        typer.echo(f"no active token {token_id}", err=True)
-        raise typer.Exit(1)
+        raise LoopmeterError(f"no active token {token_id}",
+                             "`loopmeter gateway token list` shows the ids")
     typer.echo(f"revoked {token_id}")
 
 

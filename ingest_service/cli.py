@@ -16,6 +16,7 @@ import typer
 
 from adapters.cli_errors import HandledGroup
 from adapters.clock import SystemClock
+from adapters.errors import LoopmeterError
 from adapters.influx import PointWriter
 from adapters.logs import log_json_lines
 from ingest_service.dlq import replay as replay_letters
@@ -113,8 +114,8 @@ def show(entry_id: Annotated[int, typer.Argument(help="Id from `dlq list`.")],
     with _dead_letters(settings, _worker(settings, worker)) as store:
         entry = store.get(entry_id)
         if entry is None:
-            typer.echo(f"no dead letter {entry_id}", err=True)
-            raise typer.Exit(1)
+            raise LoopmeterError(f"no dead letter {entry_id}",
+                                 "`loopmeter ingest dlq list` shows the ids")
         letter = entry.letter
         typer.echo(json.dumps({
             "id": entry.id, "received_ms": letter.received_ms, "topic": letter.topic,

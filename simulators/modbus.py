@@ -14,6 +14,7 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from adapters.errors import PortInUse
 from simulators.registers import METER_MAP, SPAN, RegisterField, encode_reading
 
 Reader = Callable[[], Mapping[str, float | str]]
@@ -44,7 +45,11 @@ class MeterServer:
         block = SimData(0, count=SPAN, values=0, datatype=DataType.REGISTERS, readonly=True)
         device = SimDevice(self._unit_id, simdata=[block], action=self._refresh)
         self._server = ModbusTcpServer(device, address=self._address)
-        await self._server.serve_forever(background=True)
+        try:
+            await self._server.serve_forever(background=True)
+        except RuntimeError as error:  # pymodbus's only word for a port it could not bind
+            self._server = None
+            raise PortInUse(self._address[1], "--port (0 picks a free one)") from error
         return self.port
 
     async def stop(self) -> None:

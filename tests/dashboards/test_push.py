@@ -91,4 +91,6 @@ def test_cli_push_reports_the_folder_and_fails_cleanly(grafana: tuple[str, Grafa
     assert "Pushed 5 dashboards to folder 'Plants' (created)" in ok.output
     assert list(state.folders.values()) == ["Plants"]
     refused = runner.invoke(app, ["push", "--url", url, "--token", "wrong"])
-    assert refused.exit_code == 1
+    assert refused.exit_code == 4  # a login refused (docs/cli.md)
+    assert refused.output.startswith("error: Grafana refused the token (401)")
+    assert "Traceback" not in refused.output

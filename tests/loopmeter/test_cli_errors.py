@@ -206,3 +206,15 @@ def test_library_loggers_stay_at_warning_unless_debugging() -> None:
     assert logging.getLogger("httpx").level == logging.DEBUG
     assert invoke(["contract", "catalogue"])[0] == 0
     assert logging.getLogger("httpx").level == logging.WARNING
+
+
+def test_grafana_down() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    assert_explained(invoke(["dashboards", "push", "--url", url, "--token", "t"]),
+                     errors.UNAVAILABLE, "Grafana unreachable: ", "Connection refused", "--url")
+
+
+def test_modbus_port_in_use(taken_port: int) -> None:
+    assert_explained(invoke(["sim", "modbus", "--scenario", "construction-waste", "--device",
+                             "fixed/main-meter", "--port", str(taken_port)]),
+                     errors.PORT_IN_USE, f"port {taken_port} is already in use", "--port")
