@@ -171,16 +171,22 @@ def _summary(site: str, closed: list[Closed], seconds: float) -> str:
 
 @app.command("run")
 def run() -> None:
-    """Keep closing periods as data arrives; serve /metrics and /healthz."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    """Keep closing periods as data arrives; serve /metrics and /healthz.
+
+    Logs a line per pass that closed something; on a terminal, a bar counts the periods
+    closed since the start (the first pass may close weeks of them)."""
     settings = CarbonSettings()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with build(settings, SystemClock()) as parts:
-        try:
-            Runner(parts, settings, SystemClock()).serve(stop)
-        except KeyboardInterrupt:
-            stop.set()
+    with progress_bar("carbon run: periods closed", None) as advance:
+        # Configured inside the bar, so that log lines print above it, not through it.
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
+                            stream=sys.stderr)
+        with build(settings, SystemClock()) as parts:
+            try:
+                Runner(parts, settings, SystemClock()).serve(stop, lambda _: advance())
+            except KeyboardInterrupt:
+                stop.set()
 
 
 PublicKeyOption = Annotated[Path | None, typer.Option(

@@ -111,7 +111,8 @@ class Engine:
         if signature is not None:
             self._ledger.sign(record, signature)
         outcome: Outcome = "recalculated" if previous else "closed"
-        log.info("%s %s %s: %s", outcome, site, period.label, record.hash)
+        # Per period at DEBUG: `carbon run` logs a summary per pass, `carbon close` prints each.
+        log.debug("%s %s %s: %s", outcome, site, period.label, record.hash)
         _log_meter_events(site, computation)
         return Closed(period, outcome, record, computation)
 

@@ -124,12 +124,12 @@ class Runner:
         return [p for p in candidates if p.end_ms > recheck_after
                 or p.label not in closed] + months
 
-    def run_once(self) -> list[Closed]:
+    def run_once(self, on_closed: Callable[[Closed], object] | None = None) -> list[Closed]:
         now = self._clock.now_ms()
         done: list[Closed] = []
         try:
             for site in self._parts.source.sites():
-                done += self.close_site(site, now)
+                done += self.close_site(site, now, on_closed)
         except InfluxError as error:
             self._errors.labels(type(error).__name__).inc()
             self.health.last_error = str(error)
@@ -161,7 +161,8 @@ class Runner:
         ok = last is not None and self._clock.now_ms() - last <= limit
         return {"ok": ok, "last_ok_ms": last, "last_error": self.health.last_error}
 
-    def serve(self, stop: threading.Event) -> None:
+    def serve(self, stop: threading.Event,
+              on_closed: Callable[[Closed], object] | None = None) -> None:
         """Passes every `tick_s` until `stop` is set, with the HTTP endpoints up."""
         server = OpsServer("127.0.0.1", self._settings.http_port, self.health.registry,
                            self.healthz, name="carbon-http",
@@ -169,7 +170,7 @@ class Runner:
         server.start()
         try:
             while not stop.is_set():
-                self.run_once()
+                self.run_once(on_closed)
                 stop.wait(self._settings.tick_s)
         finally:
             server.stop()
