@@ -6,7 +6,7 @@ import pytest
 
 from adapters.local_services import SERVICES_DIR_ENV
 
-pytest_plugins = ["tests.servers"]
+pytest_plugins = ["pytester", "tests.servers", "tests.support.guard"]
 
 # Every default URL follows the ports saved by `loopmeter services up`; tests must not pick
 # up those of a developer's running services, so they look in a folder that has none.

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client import CollectorRegistry, Counter
 from typer.testing import CliRunner
 
@@ -70,6 +71,7 @@ def test_report_structure_and_formats() -> None:
     assert record.hash in html_text and html_text.startswith("<!doctype html>")
 
 
+@pytest.mark.integration
 def test_metrics_and_health_endpoints() -> None:
     health: dict[str, object] = {"ok": True}
     registry = CollectorRegistry()

@@ -58,6 +58,7 @@ def grafana() -> Iterator[tuple[str, GrafanaState]]:
         yield url, state
 
 
+@pytest.mark.integration
 def test_grafana_store_pushes_idempotently_over_http(grafana: tuple[str, GrafanaState]) -> None:
     url, state = grafana
     with GrafanaStore(url, SecretStr(TOKEN)) as store:
@@ -71,6 +72,7 @@ def test_grafana_store_pushes_idempotently_over_http(grafana: tuple[str, Grafana
     assert saved["dashboard"]["panels"] == _dashboards()[0]["panels"]
 
 
+@pytest.mark.integration
 def test_grafana_errors_become_push_errors(grafana: tuple[str, GrafanaState]) -> None:
     url, _ = grafana
     with GrafanaStore(url, SecretStr("wrong")) as store, pytest.raises(PushError, match="401"):
@@ -83,6 +85,7 @@ def test_unreachable_grafana_is_a_push_error() -> None:
         store.find_folder("Loopmeter")
 
 
+@pytest.mark.integration
 def test_cli_push_reports_the_folder_and_fails_cleanly(grafana: tuple[str, GrafanaState]) -> None:
     url, state = grafana
     runner = CliRunner()

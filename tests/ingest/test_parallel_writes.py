@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from adapters.backoff import Backoff
 from adapters.clock import SystemClock
 from adapters.influx import InfluxSettings, PointWriter
@@ -9,6 +11,7 @@ from ingest_service.policy import ConcurrentWriter, WritePolicy
 from loopmeter.services import LocalServices
 from tests.servers import influx_query
 
+pytestmark = pytest.mark.integration
 T0 = 1_790_000_000_000
 
 

@@ -20,6 +20,8 @@ from tests.ingest.support import Publisher, take_inbound, wait_for
 from tests.servers import DYNSEC_INGEST
 from tests.support.live import recording
 
+pytestmark = pytest.mark.integration
+
 
 def _source(settings: MqttSettings, client_id: str, topic_filter: str,
             inbox: queue.Queue[list[Inbound]]) -> MqttSource:

@@ -11,6 +11,8 @@ from adapters.ops_http import OpsServer
 from ingest_service.stats import Stats
 from ingest_service.web import stats_registry
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def served() -> Iterator[tuple[Stats, dict[str, object], str]]:

@@ -186,6 +186,7 @@ def test_conformance_with_a_wrong_password_says_login_refused(
                      errors.REFUSED, "login refused", DYNSEC_INGEST.username)
 
 
+@pytest.mark.integration
 def test_gateway_port_in_use(taken_port: int, tmp_path: Path) -> None:
     assert_explained(invoke(["gateway", "run", "--port", str(taken_port)], {
         "LOOPMETER_GATEWAY_REGISTRY_PATH": str(tmp_path / "registry.sqlite"),

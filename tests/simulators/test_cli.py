@@ -84,6 +84,7 @@ def test_a_direct_run_publishes_a_plant_with_its_faults(
     assert len(truth.read_text().splitlines()) == 1 + 40 * 5
 
 
+@pytest.mark.integration
 def test_modbus_serves_a_meter_for_the_run() -> None:
     result = runner.invoke(app, ["modbus", "--scenario", "construction-waste", "--device",
                                  "fixed/main-meter", "--port", "0", "--speed", "3600",

@@ -63,6 +63,7 @@ async def serve_and_read(plant: Plant, advance_hours: int) -> tuple[dict[str, fl
         await server.stop()
 
 
+@pytest.mark.integration
 def test_a_modbus_client_reads_what_the_meter_shows() -> None:
     plant = meter_after(10)
     first, shown_first, second, shown_second = asyncio.run(serve_and_read(plant, 2))
