@@ -64,9 +64,10 @@ class ProgressView:
 
 @contextmanager
 def progress_view(spec: RunSpec) -> Iterator[ProgressView]:
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(),
-               TextColumn("{task.fields[at]}  samples {task.fields[samples]}  "
-                          "messages {task.fields[messages]}  faults {task.fields[faults]}"),
+    # A short bar and thousands separators: the line fits an 80-column terminal.
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(bar_width=6),
+               TextColumn("{task.fields[at]}  {task.fields[samples]:,} samples  "
+                          "{task.fields[messages]:,} msgs  {task.fields[faults]} faults"),
                TimeElapsedColumn())
     with Progress(*columns) as progress:
         task = progress.add_task(spec.plant.site, total=(spec.end_ms - spec.plant.now_ms) / 1000,
@@ -134,4 +135,4 @@ def _state(folder: Path | None) -> Iterator[Path]:
 
 def _local(t_ms: int, utc_offset_h: float) -> str:
     zone = timezone(timedelta(hours=utc_offset_h))
-    return datetime.fromtimestamp(t_ms / 1000, zone).strftime("%Y-%m-%d %H:%M %z")
+    return datetime.fromtimestamp(t_ms / 1000, zone).strftime("%m-%d %H:%M")
