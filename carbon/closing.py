@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Context, localcontext
@@ -11,6 +11,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from carbon.activity import (
+    Activity,
+    Device,
     Params,
     SiteInputs,
     combine,
@@ -71,12 +73,24 @@ def inputs_payload(inputs: SiteInputs) -> dict[str, Any]:
     }
 
 
-def compute(period: Period, chunks: Sequence[SiteInputs], registry: Registry,
-            accounting: Accounting, tz: ZoneInfo) -> Computation:
-    """Figures for `period` from consecutive input chunks that tile it."""
+Memo = dict[tuple[int, int], tuple[dict[Device, Activity], str]]
+"""Each chunk's activities and inputs digest by its bounds: the quarters of a day are
+computed once and summed into its hours and the day itself."""
+
+
+def compute(period: Period, chunks: Iterable[SiteInputs], registry: Registry,
+            accounting: Accounting, tz: ZoneInfo, memo: Memo | None = None) -> Computation:
+    """Figures for `period` from consecutive input chunks (its quarters) that tile it."""
+    digests: list[str] = []
+
+    def activities() -> Iterator[dict[Device, Activity]]:
+        for chunk in chunks:
+            found, chunk_digest = _chunk(chunk, accounting.params, memo)
+            digests.append(chunk_digest)
+            yield found
+
     with localcontext(DECIMAL_CONTEXT):
-        devices = combine(device_activities(c, (c.start_ms, c.end_ms), accounting.params)
-                          for c in chunks)
+        devices = combine(activities())
         day = datetime.fromtimestamp(period.start_ms / 1000, tz).date()
         factors = FactorSet.resolve(registry, day, accounting.region, accounting.convention)
         rows = tuple(figure_rows(devices, factors, accounting.basis))
@@ -88,7 +102,6 @@ def compute(period: Period, chunks: Sequence[SiteInputs], registry: Registry,
         stale = ([f"stale_factor:{factors.grid.stale_year}"]
                  if factors.grid and factors.grid.stale_year else [])
         quality = assess(period, devices, missing, stale, accounting.params, tz)
-    digests = [digest(inputs_payload(c)) for c in chunks]
     content = {
         "inputs_digest": digests[0] if len(digests) == 1 else digest(digests),
         "factor_ids": [f.id for f in factors.used()],
@@ -119,6 +132,18 @@ def method_payload(accounting: Accounting) -> dict[str, Any]:
     """The method parameters a record was computed with (compared on recalculation)."""
     return {"params": accounting.params, "region": accounting.region,
             "electricity_convention": accounting.convention, "basis": accounting.basis}
+
+
+def _chunk(chunk: SiteInputs, params: Params,
+           memo: Memo | None) -> tuple[dict[Device, Activity], str]:
+    key = (chunk.start_ms, chunk.end_ms)
+    if memo is not None and key in memo:
+        return memo[key]
+    with localcontext(DECIMAL_CONTEXT):
+        found = device_activities(chunk, key, params), digest(inputs_payload(chunk))
+    if memo is not None:
+        memo[key] = found
+    return found
 
 
 def row_payload(row: Row) -> dict[str, Any]:

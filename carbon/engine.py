@@ -8,7 +8,7 @@ the real InfluxDB.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -20,6 +20,7 @@ from carbon.canonical import canonical
 from carbon.closing import (
     Accounting,
     Computation,
+    Memo,
     compute,
     describe,
     differences,
@@ -86,15 +87,19 @@ class Engine:
         self._signer = signer
         self._regions = regions
 
-    def compute(self, site: str, period: Period, day: SiteInputs | None = None) -> Computation:
-        """Figures for a period from raw data; `day` is an earlier read that contains it."""
+    def compute(self, site: str, period: Period, day: SiteInputs | None = None,
+                memo: Memo | None = None) -> Computation:
+        """Figures for a period from raw data, as the sum of its quarters (so an hour, a day,
+        a month are always the sums of theirs); `day` is an earlier read that contains it,
+        `memo` the quarters already computed from it."""
         return compute(period, self._chunks(site, period, day), self._registry,
-                       self._accounting, self._tz)
+                       self._accounting, self._tz, memo)
 
-    def close(self, site: str, period: Period, day: SiteInputs | None = None) -> Closed:
+    def close(self, site: str, period: Period, day: SiteInputs | None = None,
+              memo: Memo | None = None) -> Closed:
         """Close a period, or recalculate it if its inputs, factors, method or results
         changed since it was closed; a recalculation record names every change."""
-        computation = self.compute(site, period, day)
+        computation = self.compute(site, period, day, memo)
         previous = self._ledger.latest(site, period.label)
         changes = differences(previous.data(), computation.content) if previous else []
         if previous and not changes:
@@ -128,8 +133,9 @@ class Engine:
         for day, members in sorted(by_day.items()):
             inputs = (None if day.granularity in _BY_DAYS
                       else self._source.read(site, day.start_ms, day.end_ms))
+            memo: Memo = {}
             for period in members:
-                closed.append(self.close(site, period, inputs))
+                closed.append(self.close(site, period, inputs, memo))
                 if on_closed is not None:
                     on_closed(closed[-1])
         return closed
@@ -146,13 +152,22 @@ class Engine:
                           stored["inputs_digest"] == computation.content["inputs_digest"],
                           tuple(differences(stored, computation.content)))
 
-    def _chunks(self, site: str, period: Period, day: SiteInputs | None) -> list[SiteInputs]:
-        if day is not None:
-            return [slice_inputs(day, period.start_ms, period.end_ms, self._horizon_ms)]
+    def _chunks(self, site: str, period: Period,
+                day: SiteInputs | None) -> Iterator[SiteInputs]:
+        """The period's quarters, cut from one read per day (a day at a time for months and
+        years, so memory stays bounded)."""
         if period.granularity in _BY_DAYS:
-            return [self._source.read(site, d.start_ms, d.end_ms)
-                    for d in sub_periods(period, Granularity.DAY, self._tz)]
-        return [self._source.read(site, period.start_ms, period.end_ms)]
+            for each in sub_periods(period, Granularity.DAY, self._tz):
+                yield from self._quarters(self._source.read(site, each.start_ms, each.end_ms),
+                                          each)
+            return
+        yield from self._quarters(
+            day if day is not None else self._source.read(site, period.start_ms,
+                                                          period.end_ms), period)
+
+    def _quarters(self, read: SiteInputs, period: Period) -> Iterator[SiteInputs]:
+        for quarter in sub_periods(period, Granularity.QUARTER, self._tz):
+            yield slice_inputs(read, quarter.start_ms, quarter.end_ms, self._horizon_ms)
 
     def _write(self, site: str, computation: Computation) -> None:
         grid = computation.factors.grid

@@ -146,9 +146,9 @@ def test_without_a_meter_the_edge_estimate_is_bounded() -> None:
     closed = engine.close(SITE, DAY)
     furnace = row(closed.computation, "device", "furnace-1")
     # The furnace stops reporting after 22:59: measured 1379 min x 3 kWh = 4137; after its
-    # last reading only 15 min are estimated at its nearest rate (45 kWh); the other 46 min
-    # stay uncovered: the device's own data supports no more.
-    assert D(furnace["values"]["electricity_kwh"]) == 4137 + 45
+    # last reading only the rest of its quarter (1 min, 3 kWh) is estimated at its nearest
+    # rate; the other hour stays uncovered: the device's own data supports no more.
+    assert D(furnace["values"]["electricity_kwh"]) == 4137 + 3
     assert "estimated" in furnace["flags"] and "uncovered" in furnace["flags"]
     quality = closed.record.data()["quality"]
     assert quality["missing_hours"] == [22, 23]

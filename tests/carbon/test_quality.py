@@ -107,8 +107,9 @@ def test_report_reads_factor_values_from_the_record() -> None:
 
 def test_a_year_and_kgce_per_tonne() -> None:
     # The plant's one day of data (from 10 min before to 10 min after it) is the whole year's:
-    # 1460 min x 8 kWh, plus 15 min estimated at each edge at the nearest rate, and nothing
-    # for the rest of the year, which is uncovered (not fit). Per tonne of
+    # 1460 min x 8 kWh, plus the rest of the edge quarters (23:45-23:50 before, 00:10-00:15
+    # after: 5 min each) at the nearest rate, and nothing for the rest of the year, which is
+    # uncovered (not fit). Per tonne of
     # input: L2 (furnace) 1440 x 3 kWh x 0.1229 + 2880 Nm3 x 1.33 = 4361.328 kgce over
     # 72 t = 60.574 kgce/t (kgce/t: the unit of the national energy-consumption limits).
     from carbon.periods import parse_period
@@ -118,7 +119,7 @@ def test_a_year_and_kgce_per_tonne() -> None:
     site_year = next(r for r in year.content["results"]["rows"] if r["level"] == "site")
     site_day = next(r for r in day.content["results"]["rows"] if r["level"] == "site")
     assert site_day["values"]["electricity_kwh"] == "11520"
-    assert site_year["values"]["electricity_kwh"] == str(1460 * 8 + 2 * 15 * 8)
+    assert site_year["values"]["electricity_kwh"] == str(1460 * 8 + 2 * 5 * 8)
     assert year.content["quality"]["verdict"] == "not_fit"
     line = next(r for r in day.content["results"]["rows"] if r["line"] == "L2"
                 and r["level"] == "line")
