@@ -8,9 +8,11 @@ import io
 from dataclasses import replace
 from decimal import Decimal
 
+import pytest
+
 from carbon.ledger import MemoryStore
 from gateway.core.security import Role
-from tests.gateway.carbon_day import LABEL, SCOPE1_KG, SCOPE2_KG, TOTAL_KG, close_day
+from tests.gateway.carbon_day import LABEL, SCOPE1_KG, SCOPE2_KG, TOTAL_KG, close_day, close_days
 from tests.gateway.conftest import Harness
 
 URL = f"/v1/reports/carbon/zz/{LABEL}"
@@ -83,3 +85,20 @@ def test_verification_finds_a_tampered_record(gw: Harness) -> None:
     assert result["ok"] is False
     assert result["broken"] == {"seq": 1, "reason": "body does not match its hash "
                                                     "(the record was altered)"}
+
+
+@pytest.mark.parametrize("period", [LABEL, "2026-10", "2026-10-05..2026-10-07", "2026"])
+def test_every_format_of_a_day_a_month_and_spans(gw: Harness, period: str) -> None:
+    close_days(gw.ledger, "zz", 3, hours=False)
+    url = f"/v1/reports/carbon/zz/{period}"
+    auditor = gw.auth(Role.AUDITOR)
+    report = gw.client.get(url, headers=auditor).json()
+    total = report["emissions_kg"]["total"]
+    assert report["period"]["label"] == period
+    table = gw.client.get(url, params={"format": "csv"}, headers=auditor)
+    assert table.content.startswith("\ufeff".encode())
+    rows = {(r[1], r[2]): r[3] for r in csv.reader(io.StringIO(table.text.lstrip("\ufeff")))}
+    assert Decimal(rows["site", "排放总量（范围一+二） / Total (Scope 1 + 2)"]) == Decimal(total)
+    page = gw.client.get(url, params={"format": "html"}, headers=auditor)
+    assert page.status_code == 200 and f"zz · {period}" in page.text
+    assert f"{Decimal(total) / 1000:,.3f}" in page.text
