@@ -222,20 +222,33 @@ def _intensities(values: Mapping[str, Any], line: str, quality: str) -> list[Fig
 
 
 def _energy(report: Mapping[str, Any], quality: str) -> list[Figure]:
-    site_values = {**{k: v["value"] for k, v in report["activity_data"].items()},
-                   "energy_kgce": report["energy"]["energy_kgce"],
-                   "sec_kwh_per_t": report["energy"]["sec_kwh_per_t"],
-                   "intensity_kg_per_t": report["intensity_kg_per_t"]}
     rows = [Figure(ENERGY, "site", ("综合能耗", "Comprehensive energy consumption"),
                    exact(report["energy"]["energy_kgce"]), d.ENERGY, quality,
                    f"GB/T 2589-2020, {report['energy']['electricity_convention']}")]
-    rows += _intensities(site_values, "site", quality)
+    rows += _intensities(site_values(report), "site", quality)
     for line in report.get("lines", []):
         rows.append(Figure(ENERGY, line["line"], ("综合能耗", "Comprehensive energy consumption"),
                            exact(line["values"].get("energy_kgce")), d.ENERGY,
                            _line_quality(line)))
         rows += _intensities(line["values"], line["line"], _line_quality(line))
     return rows
+
+
+def site_values(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The site-level figures of a report (build_report's dict), by the engine's names."""
+    e = report["emissions_kg"]
+    return {**{k: v["value"] for k, v in report["activity_data"].items()},
+            "energy_kgce": report["energy"]["energy_kgce"],
+            "co2_combustion_kg": e["scope1"]["fuel_combustion"],
+            "co2_process_kg": e["scope1"]["process"], "co2_scope1_kg": e["scope1"]["total"],
+            "co2_electricity_kg": e["scope2_location_based"]["electricity"],
+            "co2_heat_kg": e["scope2_location_based"]["heat"],
+            "co2_scope2_kg": e["scope2_location_based"]["total"], "co2_total_kg": e["total"],
+            "avoided_co2_kg": report["avoided_emissions_kg"]["value"],
+            "sec_kwh_per_t": report["energy"]["sec_kwh_per_t"],
+            "intensity_kg_per_t": report["intensity_kg_per_t"],
+            "coverage": report["data_quality"].get("coverage"),
+            "substituted_share": report["data_quality"].get("substituted_share")}
 
 
 def _avoided(report: Mapping[str, Any], quality: str) -> list[Figure]:

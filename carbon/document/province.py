@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from carbon.document.content import quality_block
+from carbon.document.content import quality_block, site_values
 from carbon.document.display import exact
 from carbon.document.spreadsheet import BOM
 from contract.site_profile import SiteProfile
@@ -62,17 +62,6 @@ class Rollup:
     period: str
     rows: tuple[RollupRow, ...]
     excluded: tuple[Excluded, ...]
-
-
-def site_values(report: Mapping[str, Any]) -> dict[str, Any]:
-    """The site-level figures of a report, by the engine's value names."""
-    emissions = report["emissions_kg"]
-    return {**{k: v["value"] for k, v in report["activity_data"].items()},
-            "energy_kgce": report["energy"]["energy_kgce"],
-            "co2_scope1_kg": emissions["scope1"]["total"],
-            "co2_scope2_kg": emissions["scope2_location_based"]["total"],
-            "co2_total_kg": emissions["total"],
-            "avoided_co2_kg": report["avoided_emissions_kg"]["value"]}
 
 
 def verdict_of(report: Mapping[str, Any]) -> str:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from carbon.document.content import quality_block, tonnes_basis
+from carbon.document.content import quality_block, site_values, tonnes_basis
 from carbon.document.display import exact
 from carbon.periods import Granularity, Period, parse_period, periods_between
 
@@ -71,8 +71,8 @@ def combine(span: Span, parts: Sequence[tuple[Period, Mapping[str, Any] | None]]
     first = closed[0][1]
     weights = {p.label: Decimal(p.end_ms - p.start_ms) for p, _ in parts}
     total_ms = sum(weights.values(), Decimal(0))
-    site_values = [(weights[p.label], _site_values(r)) for p, r in closed]
-    summed = _sum_values(site_values, total_ms)
+    figures = [(weights[p.label], site_values(r)) for p, r in closed]
+    summed = _sum_values(figures, total_ms)
     return {
         "standard": first.get("standard"), "site": first["site"],
         "period": {"label": span.label, "start_ms": span.start_ms, "end_ms": span.end_ms,
@@ -119,22 +119,6 @@ def combine(span: Span, parts: Sequence[tuple[Period, Mapping[str, Any] | None]]
                    "registry_version": _joined(str(r["ledger"].get("registry_version"))
                                                for _, r in closed)},
     }
-
-
-def _site_values(report: Mapping[str, Any]) -> dict[str, Any]:
-    e = report["emissions_kg"]
-    return {**{k: v["value"] for k, v in report["activity_data"].items()},
-            "energy_kgce": report["energy"]["energy_kgce"],
-            "co2_combustion_kg": e["scope1"]["fuel_combustion"],
-            "co2_process_kg": e["scope1"]["process"], "co2_scope1_kg": e["scope1"]["total"],
-            "co2_electricity_kg": e["scope2_location_based"]["electricity"],
-            "co2_heat_kg": e["scope2_location_based"]["heat"],
-            "co2_scope2_kg": e["scope2_location_based"]["total"], "co2_total_kg": e["total"],
-            "avoided_co2_kg": report["avoided_emissions_kg"]["value"],
-            "sec_kwh_per_t": report["energy"]["sec_kwh_per_t"],
-            "intensity_kg_per_t": report["intensity_kg_per_t"],
-            "coverage": report["data_quality"].get("coverage"),
-            "substituted_share": report["data_quality"].get("substituted_share")}
 
 
 def _sum_values(items: Sequence[tuple[Decimal, Mapping[str, Any]]],
