@@ -594,7 +594,9 @@ def _pipelines(services: LocalServices, root: Path, messages: list[Message],
     runs: dict[tuple[int, bool], list[PipelineRun]] = {(1, True): [], (2, True): [],
                                                        (1, False): []}
     for attempt in range(args.repeat):
-        for workers, confirm in runs:
+        # Each run writes into InfluxDB, which compacts for a while after: alternate the
+        # order, so that no configuration always runs in the wake of the same one.
+        for workers, confirm in list(runs)[::1 if attempt % 2 == 0 else -1]:
             name = f"pipeline{workers}{'c' if confirm else 'n'}_{attempt}"
             runs[workers, confirm].append(pipeline(
                 services, name, root / f"state-{name}", messages, args.samples, workers,
