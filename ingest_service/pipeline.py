@@ -27,12 +27,14 @@ import orjson
 
 from adapters.clock import Clock
 from contract import (
+    BirthMessage,
     ContractError,
     DataMessage,
     DeviceId,
     Envelope,
     MessageKind,
     Point,
+    Reason,
     decode,
     line_protocol,
     parse_topic,
@@ -41,6 +43,7 @@ from contract.codec import without_bad_values
 from contract.fast import FastData, fast_data
 from contract.points import DEAD_LETTERS, INGEST_HEALTH, to_points
 from contract.topics import is_acknowledgement
+from ingest_service.declarations import Declarations
 from ingest_service.poison import POISON, InFlight, NoInFlight
 from ingest_service.quality import SequenceTracker, quality_points
 from ingest_service.settings import BatchSettings
@@ -116,13 +119,15 @@ def _data_seq(topic: str, payload: bytes) -> tuple[DeviceId, int] | None:
 Decoded = tuple[Envelope, list[Point], ContractError | None]
 
 
-def _decode(inbound: Inbound) -> FastData | Decoded:
+def _decode(inbound: Inbound, declarations: Declarations) -> FastData | Decoded:
     """The fast path's lines for an ordinary data message, else the precise decoder's verdict:
     the message's points, and the error of the values left out if some were (the rest of a
-    data message is stored when only some values have the wrong type)."""
-    fast = fast_data(inbound.topic, inbound.payload, now_ms=inbound.received_ms)
-    if fast is not None:
-        return fast
+    data message is stored when only some values have the wrong type, by the catalogue or by
+    the device's declaration of its custom metrics)."""
+    if not declarations.precise(inbound.topic):
+        fast = fast_data(inbound.topic, inbound.payload, now_ms=inbound.received_ms)
+        if fast is not None:
+            return fast
     partial = None
     try:
         envelope = decode(inbound.topic, inbound.payload, now_ms=inbound.received_ms)
@@ -132,6 +137,17 @@ def _decode(inbound: Inbound) -> FastData | Decoded:
         if salvaged is None:
             raise
         envelope, partial = salvaged, error
+    message = envelope.message
+    if isinstance(message, BirthMessage):
+        declarations.learn(envelope.topic.device, message)
+    elif isinstance(message, DataMessage):
+        fitting, misfits = declarations.misfits(inbound.topic, message)
+        if misfits:
+            errors = (partial.errors if partial else []) + misfits
+            partial = ContractError(Reason.SCHEMA, errors)
+            if fitting is None:
+                raise partial
+            envelope = Envelope(envelope.topic, fitting)
     return envelope, to_points(envelope.topic, envelope.message, inbound.received_ms), partial
 
 
@@ -151,6 +167,7 @@ class Pipeline:
         self._limits = limits
         self._stats = stats
         self._in_flight = in_flight or NoInFlight()
+        self._declarations = Declarations()
         self._batch = _empty()
         self._received = 0
         self._acked = 0
@@ -185,7 +202,7 @@ class Pipeline:
 
     def _accept(self, inbound: Inbound) -> None:
         """Decode, track and batch one message; the batch changes only once nothing can fail."""
-        decoded = _decode(inbound)
+        decoded = _decode(inbound, self._declarations)
         partial = None
         if isinstance(decoded, FastData):
             device, seq, historical = decoded.device, decoded.seq, decoded.historical

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from adapters.backoff import Backoff
 from adapters.influx import InfluxError, Unavailable, WriteRejected
-from contract import DeviceId, MessageKind
+from contract import AgentInfo, BirthMessage, DeviceId, MessageKind, MetricDeclaration, encode
 from ingest_service.pipeline import Delivery, Inbound, Pipeline
 from ingest_service.poison import InFlight, InFlightMarker
 from ingest_service.policy import WritePolicy
@@ -447,3 +447,39 @@ def test_every_data_message_offered_is_confirmed_and_no_other(
             rig.pipeline.flush()
     rig.pipeline.flush()
     assert rig.confirms.seqs(DEVICE) == sorted(seqs)
+
+
+def _birth(ts: int, *metrics: MetricDeclaration) -> bytes:
+    return encode(BirthMessage(ts=ts, session=1, device_type="electricity_meter",
+                               next_seq=0, agent=AgentInfo(name="a", version="1"),
+                               metrics=list(metrics)))
+
+
+def test_a_custom_value_of_another_type_than_declared_is_dead_lettered_alone(
+        tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    ts = rig.clock.now_ms() - 1000
+
+    def data(seq: int, values: dict[str, object]) -> bytes:
+        return json.dumps({"v": 1, "device_type": "electricity_meter", "seq": seq,
+                           "samples": [{"ts": ts + seq, "values": values}]}).encode()
+
+    # Before the birth this worker knows no declaration: a value's own type decides.
+    rig.offer(data(0, {"x_door": 1, "x_temp": "hot"}))
+    rig.offer(_birth(ts, MetricDeclaration(name="x_door", unit="", kind="state", period_s=1),
+                     MetricDeclaration(name="x_temp", unit="C", kind="gauge", period_s=1)),
+              "loopmeter/v1/s1/l1/m1/birth")
+    rig.offer(data(1, {"x_door": 1, "x_temp": "hot", "power_kw": 4.0}))  # both misfit
+    rig.offer(data(2, {"x_door": "open", "x_temp": 20.5}))  # both fit
+    rig.offer(data(3, {"x_door": 0}))  # nothing left: the whole message
+    rig.pipeline.flush()
+    fields = sorted(line.split(" ")[1] for line in rig.db.points.values()
+                    if line.startswith("telemetry"))
+    assert fields == ['power_kw=4', 'x_door.text="open",x_temp=20.5',
+                      'x_door=1,x_temp.text="hot"']
+    letters = [entry.letter for entry in rig.letters.entries()]
+    assert [letter.reason for letter in letters] == ["schema", "schema"]
+    assert "declared in the birth as a state" in letters[0].detail
+    assert "declared in the birth as a number" in letters[0].detail
+    assert "other values are stored" in letters[0].detail
+    assert "other values are stored" not in letters[1].detail
