@@ -29,10 +29,10 @@ from ingest_service.service import IngestService
 from tests.ingest.support import ingest_settings
 
 real = pipeline._decode
-def dying(inbound):
+def dying(inbound, *rest):
     if b"KILL-ME" in inbound.payload:
         os._exit(137)
-    return real(inbound)
+    return real(inbound, *rest)
 pipeline._decode = dying
 
 class Services:
