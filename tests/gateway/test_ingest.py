@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gateway.core.security import Role
 from tests.gateway.conftest import Harness
@@ -90,3 +92,40 @@ def test_broker_outage_is_503_and_counted(gw: Harness, token: str) -> None:
     assert _post(gw, token, _data(gw, seq=8)).status_code == 202
     metrics = gw.client.get("/metrics", headers=gw.auth(Role.OPERATOR)).text
     assert 'loopmeter_gateway_ingest_messages_total{outcome="accepted"} 1.0' in metrics
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"v": True}, "unknown_version"), ({"v": 1.0}, "unknown_version"),
+    ({"historical": "yes"}, "schema"), ({"seq": 1.0}, "schema"), ({"seq": True}, "schema"),
+    ({"seq": 2**63}, "schema")])
+def test_strict_types_hold_over_http_too(gw: Harness, token: str, change: dict[str, object],
+                                          reason: str) -> None:
+    body = {**json.loads(_data(gw)), **change}
+    response = _post(gw, token, json.dumps(body).encode())
+    assert response.status_code == 422 and response.json()["reason"] == reason
+    assert gw.publisher.published == []
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"1e400", b"1" + b"0" * 400])
+def test_numbers_beyond_a_float_are_422(gw: Harness, token: str, literal: bytes) -> None:
+    body = _data(gw).replace(b"12.5", literal)
+    response = _post(gw, token, body)
+    assert response.status_code == 422 and response.json()["reason"] == "out_of_range"
+
+
+def test_the_seq_pair_that_crashed_ingest_is_accepted_and_harmless_here(gw: Harness,
+                                                                        token: str) -> None:
+    assert _post(gw, token, _data(gw, seq=0)).status_code == 202
+    assert _post(gw, token, _data(gw, seq=2**50)).status_code == 202
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300) | st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["v", "seq", "samples", "ts", "values", "device_type", "x_a"]), inner,
+        max_size=4), max_leaves=12).map(lambda value: json.dumps(value).encode()))
+def test_no_body_is_a_server_error(gw: Harness, token: str, body: bytes) -> None:
+    response = _post(gw, token, body)
+    assert response.status_code in (202, 422), response.text
