@@ -132,6 +132,19 @@ def take_inbound(inbox: queue.Queue[list[Inbound]], count: int) -> list[Inbound]
     return taken
 
 
+def assert_nothing_held(inbox: queue.Queue[list[Inbound]], mqtt_url: str, topic: str,
+                        tls: TlsSettings | None = None) -> None:
+    """Nothing is on its way to a source that has just (re)connected, without sleeping.
+
+    A broker sends a resumed session what it kept before anything newer, so a marker
+    published now must be the next message the source queues.
+    """
+    with Publisher(mqtt_url, tls) as publisher:
+        publisher.publish(topic, b"marker")
+        publisher.wait_published()
+    assert [m.payload for m in take_inbound(inbox, 1)] == [b"marker"]
+
+
 
 
 class Paced:
