@@ -68,7 +68,9 @@ def write_truth(
 @app.command("run")
 def run(
     scenario: ScenarioOption,
-    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 1440.0,
+    speed: Annotated[float, typer.Option(
+        help="Simulated seconds per wall second, at most: a busy machine runs slower, "
+             "it never skips plant time.")] = 1440.0,
     duration: DurationOption = "1d",
     broker: Annotated[str | None, typer.Option(
         help="MQTT broker URL (default: the broker of `loopmeter services up`).")] = None,
