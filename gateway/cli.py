@@ -12,6 +12,7 @@ import uvicorn
 from adapters.cli_errors import HandledGroup
 from adapters.clock import SystemClock
 from adapters.errors import LoopmeterError, PortInUse, is_port_in_use
+from carbon import load_registry
 from gateway.core.config import GatewaySettings
 from gateway.core.security import Role
 from gateway.main import create_app
@@ -34,9 +35,14 @@ def run(
     It starts while the broker or InfluxDB is down, and /health (or /healthz) answers 503
     naming what is missing until they answer.
     """
-    app = create_app(GatewaySettings())
+    settings = GatewaySettings()
+    # What a user can get wrong is opened here, where its error is reported in one line;
+    # inside uvicorn's start-up it would be a traceback.
+    with Registry(settings.registry_path):
+        pass
+    load_registry(settings.carbon.factors_path)
     _check_free(host, port)
-    uvicorn.run(app, host=host, port=port)
+    uvicorn.run(create_app(settings), host=host, port=port)
 
 
 def _check_free(host: str, port: int) -> None:

@@ -215,7 +215,16 @@ def test_grafana_down() -> None:
                      errors.UNAVAILABLE, "Grafana unreachable: ", "Connection refused", "--url")
 
 
+@pytest.mark.integration
 def test_modbus_port_in_use(taken_port: int) -> None:
     assert_explained(invoke(["sim", "modbus", "--scenario", "construction-waste", "--device",
                              "fixed/main-meter", "--port", str(taken_port)]),
                      errors.PORT_IN_USE, f"port {taken_port} is already in use", "--port")
+
+
+def test_gateway_registry_in_a_folder_that_cannot_exist(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert_explained(invoke(["gateway", "run", "--port", str(_closed_port())], {
+        "LOOPMETER_GATEWAY_REGISTRY_PATH": str(blocker / "registry.sqlite")}),
+        errors.USAGE, "cannot use", str(blocker))
