@@ -309,8 +309,7 @@ def slice_inputs(inputs: SiteInputs, start: int, end: int, horizon_ms: int) -> S
                  tuple(e for e in r.events if start - horizon_ms <= e.ts < end + horizon_ms))
         for r in inputs.registers)
     kept = tuple(r for r in registers if r.readings)
-    power = {d: tuple(p for p in readings if start <= p.ts < end)
-             for d, readings in inputs.power.items()}
+    power = {d: _inside(readings, start, end) for d, readings in inputs.power.items()}
     return SiteInputs(inputs.site, start, end, kept, {d: p for d, p in power.items() if p})
 
 
@@ -323,6 +322,11 @@ def _edge_readings(readings: Sequence[Reading], start: int, end: int,
     before = [r for r in readings[max(0, first - 1):first] if r.ts >= start - horizon_ms]
     after = [r for r in readings[stop:stop + 1] if r.ts < end + horizon_ms]
     return (*before, *readings[first:stop], *after)
+
+
+def _inside(readings: Sequence[Reading], start: int, end: int) -> tuple[Reading, ...]:
+    first = bisect_left(readings, start, key=_time)
+    return tuple(readings[first:bisect_left(readings, end, lo=first, key=_time)])
 
 
 def _time(reading: Reading) -> int:

@@ -102,11 +102,15 @@ def _assemble(site: str, start: int, end: int, series: Iterable[Series],
         device = _device(s.tags)
         if device is None:
             continue
-        for record in s.records():
-            for name in (*roles[device.type], *power):
-                value = record.get(name)
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    ts = int(record["time"])
+        # Column positions once per series, not a dict per row: a plant-day is ~10^6 values.
+        wanted = {*roles[device.type], *power}
+        columns = [(i, name) for i, name in enumerate(s.columns) if name in wanted]
+        at = s.columns.index("time")
+        for row in s.values:
+            ts = int(row[at])
+            for i, name in columns:
+                value = row[i]
+                if type(value) is float or type(value) is int:  # not bool, not None
                     readings[device, name][ts] = Reading(ts, Decimal(str(value)))
     declared = _counter_events(events)
     registers = tuple(
