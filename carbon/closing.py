@@ -18,7 +18,7 @@ from carbon.activity import (
     combine,
     device_activities,
 )
-from carbon.canonical import canonical, digest, plain
+from carbon.canonical import canonical, decimal_text, digest, digest_plain, plain
 from carbon.figures import Basis, Convention, FactorSet, Row, figure_rows, missing_factors
 from carbon.periods import Period
 from carbon.quality import assess
@@ -60,15 +60,17 @@ def code_version() -> str:
 
 
 def inputs_payload(inputs: SiteInputs) -> dict[str, Any]:
-    """The inputs as plain data, for the digest that pins what a result was computed from."""
+    """The inputs as plain data (Decimals already as canonical text, so `plain` leaves it
+    as it is), for the digest that pins what a result was computed from."""
     return {
         "site": inputs.site, "window": [inputs.start_ms, inputs.end_ms],
         "registers": [{"line": r.device.line, "device": r.device.device,
                        "type": r.device.type.value, "metric": r.metric,
-                       "readings": [[x.ts, x.value] for x in r.readings],
-                       "events": [[e.ts, e.kind.value, e.old_final, e.new_initial]
+                       "readings": [[x.ts, decimal_text(x.value)] for x in r.readings],
+                       "events": [plain([e.ts, e.kind.value, e.old_final, e.new_initial])
                                   for e in r.events]} for r in inputs.registers],
-        "power": [{"line": d.line, "device": d.device, "readings": [[x.ts, x.value] for x in p]}
+        "power": [{"line": d.line, "device": d.device,
+                   "readings": [[x.ts, decimal_text(x.value)] for x in p]}
                   for d, p in sorted(inputs.power.items())],
     }
 
@@ -140,7 +142,7 @@ def _chunk(chunk: SiteInputs, params: Params,
     if memo is not None and key in memo:
         return memo[key]
     with localcontext(DECIMAL_CONTEXT):
-        found = device_activities(chunk, key, params), digest(inputs_payload(chunk))
+        found = device_activities(chunk, key, params), digest_plain(inputs_payload(chunk))
     if memo is not None:
         memo[key] = found
     return found

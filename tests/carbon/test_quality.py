@@ -125,3 +125,14 @@ def test_a_year_and_kgce_per_tonne() -> None:
                 and r["level"] == "line")
     assert Decimal(line["values"]["energy_kgce_per_t"]) == Decimal("4361.328") / 72
     assert year.content["quality"]["missing_hours"] == []  # listed for a day only
+
+
+def test_the_fast_inputs_digest_is_the_canonical_one() -> None:
+    from carbon.canonical import digest, digest_plain
+    from carbon.closing import inputs_payload
+    from carbon.counters import CounterEvent, EventKind
+    plant = Plant.day(SITE)
+    plant.events.append((CRUSHER, "energy_kwh", CounterEvent(DAY.start_ms, EventKind.RESET,
+                                                             Decimal("1.50"), None)))
+    payload = inputs_payload(plant.inputs(DAY.start_ms, DAY.start_ms + HOUR))
+    assert digest_plain(payload) == digest(payload)
