@@ -98,7 +98,7 @@ def _invalid_values(error: ValidationError) -> Explanation:
     problems = []
     for item in error.errors(include_url=False):
         where = _env_name(settings, item["loc"]) if settings else _field(item["loc"])
-        shown = "" if settings is None else f"={item.get('input')!r}"
+        shown = f"={item['input']!r}" if settings and _showable(where, item.get("input")) else ""
         problems.append(f"{where}{shown}: {item['msg']}")
     if settings is not None:
         return Explanation(f"invalid setting {'; '.join(problems)}",
@@ -106,6 +106,12 @@ def _invalid_values(error: ValidationError) -> Explanation:
                            "where each service's settings are listed)", USAGE)
     return Explanation(f"invalid {error.title}: {'; '.join(problems)}",
                        "fix the value named", USAGE)
+
+
+def _showable(name: str, value: object) -> bool:
+    """A bad value is echoed if it is one plain value and not a secret."""
+    secret = any(word in name.lower() for word in ("password", "token", "secret", "key"))
+    return isinstance(value, str | int | float) and not secret
 
 
 def _settings_class(name: str) -> type[BaseSettings] | None:

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from typer.testing import CliRunner
 
 from adapters import errors
@@ -228,3 +230,20 @@ def test_gateway_registry_in_a_folder_that_cannot_exist(tmp_path: Path) -> None:
     assert_explained(invoke(["gateway", "run", "--port", str(_closed_port())], {
         "LOOPMETER_GATEWAY_REGISTRY_PATH": str(blocker / "registry.sqlite")}),
         errors.USAGE, "cannot use", str(blocker))
+
+
+class ProbeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROBE_")
+    api_token: int = 0
+    retries: int = 0
+
+
+def test_a_bad_secret_is_named_but_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROBE_API_TOKEN", "hunter2")
+    monkeypatch.setenv("PROBE_RETRIES", "many")
+    with pytest.raises(ValidationError) as raised:
+        ProbeSettings()
+    explanation = explain(raised.value)
+    assert explanation.exit_code == errors.USAGE
+    assert "PROBE_API_TOKEN:" in explanation.message and "hunter2" not in explanation.message
+    assert "PROBE_RETRIES='many'" in explanation.message
