@@ -36,6 +36,7 @@ from carbon.ledger import Ledger, LedgerStore, MemoryStore, SQLiteStore, StoredR
 from carbon.periods import Granularity, Period, parse_period
 from carbon.registry import Factor, Registry, Status, load_registry
 from carbon.settings import CarbonSettings
+from carbon.signing import SiteKeys
 
 __all__ = [
     "CarbonSettings",
@@ -56,6 +57,7 @@ __all__ = [
     "Reports",
     "Rollup",
     "SQLiteStore",
+    "SiteKeys",
     "SiteStanding",
     "Span",
     "Status",

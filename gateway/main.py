@@ -11,7 +11,7 @@ from fastapi.openapi.utils import get_openapi
 
 from adapters.clock import Clock, SystemClock
 from adapters.influx import InfluxQL
-from carbon import Ledger, SQLiteStore, load_registry
+from carbon import Ledger, SiteKeys, SQLiteStore, load_registry
 from contract import DataMessage, subscription
 from gateway.api import problems
 from gateway.api.guard import RequestGuard
@@ -52,7 +52,7 @@ def open_adapters(settings: GatewaySettings, clock: Clock) -> Iterator[Adapters]
 def open_reports(carbon: CarbonReportSettings) -> CarbonReports:
     return CarbonReports(Ledger(SQLiteStore(carbon.ledger_path)),
                          load_registry(carbon.factors_path), carbon.zone(),
-                         carbon.profiles_path, carbon.pdf)
+                         carbon.profiles_path, carbon.pdf, SiteKeys(carbon.keys_dir))
 
 
 def create_app(settings: GatewaySettings | None = None, *,

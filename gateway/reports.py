@@ -19,6 +19,7 @@ from carbon import (
     ReportFormat,
     Reports,
     Rollup,
+    SiteKeys,
     SiteStanding,
     StoredRecord,
     Verification,
@@ -37,11 +38,13 @@ DAY_LABEL = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 class CarbonReports:
     def __init__(self, ledger: Ledger, factors: FactorRegistry, zone: ZoneInfo,
-                 profiles: Path, pdf: PdfSettings) -> None:
+                 profiles: Path, pdf: PdfSettings, keys: SiteKeys | None = None) -> None:
         self._ledger = ledger
         self._zone = zone
         self._profiles = profiles
-        self._reports = Reports(ledger, factors, zone, profiles, pdf)
+        # With the sites' keys, a report shows whether its record's signature verifies.
+        self._reports = Reports(ledger, factors, zone, profiles, pdf,
+                                keys.public if keys is not None else None)
 
     def render(self, site: str, period: str, fmt: ReportFormat) -> bytes:
         """The report of a closed period; NotFound if it has not been closed."""

@@ -25,6 +25,8 @@ class CarbonReportSettings(BaseSettings):
 
     ledger_path: Path = Field(Path("./var/ledger.sqlite"),
                               description="SQLite file of the engine's audit ledger.")
+    keys_dir: Path = Field(Path("./var/keys"), description="The engine's site keys: their public "
+                           "halves verify the signatures of the records reports show.")
     factors_path: Path | None = Field(None, description="Factor registry file the reports cite; "
                                       "the shipped one if unset.")
     timezone: str = Field("Asia/Shanghai", description="Zone whose days and months the "

@@ -187,3 +187,18 @@ def test_cli_keys_checkpoint_and_report_refusal(tmp_path: Path) -> None:
     assert refused.exit_code != 0 and "refusing" in refused.output
     broken = runner.invoke(app, ["verify", "--checkpoint", str(mark)], env=env)
     assert broken.exit_code == 1 and "signature invalid" in broken.output
+
+
+def test_reports_show_the_signature_state_with_the_sites_keys(tmp_path: Path) -> None:
+    # What the gateway passes on (`CarbonReports(..., SiteKeys(keys_dir))`).
+    from adapters.pdf import PdfSettings
+    from carbon.document import Reports
+    ledger, keys, path = signed_ledger(tmp_path)
+    hour = parse_period("2026-10-05T01", TZ)
+    reports = Reports(ledger, load_registry(), TZ, tmp_path, PdfSettings(), keys.public)
+    assert reports.content(SITE, hour)["verification"]["signature"] == "valid"
+    unkeyed = Reports(ledger, load_registry(), TZ, tmp_path, PdfSettings())
+    assert unkeyed.content(SITE, hour)["verification"]["signature"] == "unsigned"
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE signatures SET signature = 'AAAA' WHERE seq = 2")
+    assert reports.content(SITE, hour)["verification"]["signature"] == "invalid"
