@@ -145,7 +145,7 @@ def run_demo(options: DemoOptions, console: Console,
     plant = Plant.from_scenario(scenario, options.seed)
     console.rule(f"[bold]{scenario.site}[/bold]: {len(plant.devices)} devices, plant-day "
                  f"{midnight.date()} at ×{options.speed:g}")
-    with IngestService(_ingest_settings(services, influx, work)) as ingest:
+    with IngestService(_ingest_settings(services, influx, work, scenario.site)) as ingest:
         truth_writer = KeepingTruthWriter(work / "ground-truth.csv")
         spec = RunSpec(plant, MqttSettings(url=services.mqtt_url),
                        SimulatedClock(scenario.start_ms, options.speed), day_end + AFTER_DAY_MS,
@@ -153,9 +153,9 @@ def run_demo(options: DemoOptions, console: Console,
         run = run_agents(spec, work / "agents")
         truth_writer.write(plant.truth.drain(), plant.fault_log.drain())
         _wait_quiet(ingest, console)
-        console.print(f"agents delivered {run.messages} messages; ingest wrote "
-                      f"{ingest.stats.points_written} points, dead letters "
-                      f"{sum(ingest.stats.dead_letters.values())}")
+        console.print(f"agents delivered {run.messages:,} messages; ingest wrote "
+                      f"{ingest.stats.points_written:,} points, dead letters "
+                      f"{sum(ingest.stats.dead_letters.values()):,}")
     ledger = work / "ledger.sqlite"
     rows, ledger_ok, report = _close_day(scenario.site, midnight.date().isoformat(), influx,
                                          ledger, console)
@@ -222,9 +222,10 @@ def _ports(options: DemoOptions, state_dir: Path, console: Console) -> ServicePo
     return free
 
 
-def _ingest_settings(services: LocalServices, influx: InfluxSettings,
-                     work: Path) -> IngestSettings:
-    return IngestSettings(mqtt=MqttSettings(url=services.mqtt_url), influx=influx,
+def _ingest_settings(services: LocalServices, influx: InfluxSettings, work: Path,
+                     site: str) -> IngestSettings:
+    """Only the demo's site: what other runs left retained on the broker stays out."""
+    return IngestSettings(mqtt=MqttSettings(url=services.mqtt_url), influx=influx, site=site,
                           group="loopmeter-demo", state_dir=work / "ingest", http_port=None,
                           subscription="exclusive", session_expiry_s=0, quality_interval_s=5.0)
 
