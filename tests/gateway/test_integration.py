@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import queue
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,14 +14,16 @@ from pydantic import SecretStr
 
 from adapters.clock import SystemClock
 from adapters.influx import InfluxSettings, PointWriter
-from adapters.mqtt import MqttSettings
+from adapters.mqtt import MqttSettings, Session
 from carbon.ledger import Ledger, SQLiteStore
+from contract import DeviceId, decode_ack
 from contract.points import TELEMETRY, Point
 from gateway.core.config import CarbonReportSettings, GatewaySettings
 from gateway.core.security import Role
 from gateway.main import create_app
 from gateway.registry import Registry
 from gateway.tokens import create_token
+from ingest_service.source import MqttSource
 from loopmeter.services import LocalServices
 from tests.gateway.carbon_day import LABEL, close_day
 from tests.gateway.probe import Probe
@@ -199,3 +202,27 @@ def test_the_gateway_starts_while_the_broker_is_down_and_connects_later(
         wait_for(lambda: client.get("/health").status_code == 200, 60, "the gateway to connect")
     finally:
         client.__exit__(None, None, None)
+
+
+def test_ingest_confirms_to_a_device_on_a_topic_only_that_device_may_read(
+        live: Live, unique_site: str) -> None:
+    mine, theirs = live.register(unique_site, "d1"), live.register(unique_site, "d2")
+    device = DeviceId(unique_site, "l1", "d1")
+    assert device.ack_topic.startswith(mine["topic_prefix"] + "/")
+    ingest = MqttSource(
+        MqttSettings(url=live.mqtt_url, username=DYNSEC_INGEST.username,
+                     password=SecretStr(DYNSEC_INGEST.secret())),
+        Session(f"ack-{unique_site}", manual_ack=True), f"loopmeter/v1/{unique_site}/#",
+        SystemClock(), queue.Queue())
+    with live.probe(mine) as owner, live.probe(theirs) as other:
+        assert owner.subscribe(device.ack_topic) == 1
+        assert other.subscribe(device.ack_topic) == NOT_AUTHORIZED
+        assert owner.publish(device.ack_topic, b"forged") == NOT_AUTHORIZED  # only ingest
+        ingest.start(timeout_s=10)
+        try:
+            ingest.confirm({device: [4, 5, 6]})
+            message = owner.next_message()
+        finally:
+            ingest.stop()
+    assert decode_ack(message.payload).seqs == [(4, 6)]
+    assert ingest.stats.confirms_refused == 0

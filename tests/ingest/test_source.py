@@ -11,9 +11,9 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.clock import SystemClock
-from adapters.mqtt import MqttSettings, Session
+from adapters.mqtt import MqttSettings, Session, wire
 from contract import PREFIX, DeviceId, decode_ack
-from ingest_service.pipeline import Inbound
+from ingest_service.pipeline import Delivery, Inbound
 from ingest_service.source import MAX_PACKET_BYTES, MqttSource
 from loopmeter.services import LocalServices
 from tests.ingest.support import Publisher, assert_nothing_held, take_inbound, wait_for
@@ -175,15 +175,16 @@ def test_a_second_worker_with_the_same_id_is_reported_not_fought(
         second.stop()
 
 
-def test_packets_beyond_the_maximum_size_are_never_sent_to_the_source(
+def test_an_oversized_message_never_reaches_the_source_nor_breaks_its_connection(
         services: LocalServices, topic_prefix: str) -> None:
     settings = MqttSettings(url=services.mqtt_url)
     inbox: queue.Queue[list[Inbound]] = queue.Queue()
     source = _source(settings, f"big-{uuid.uuid4().hex[:8]}", f"{topic_prefix}/#", inbox)
     source.start()
     try:
+        with Publisher(services.mqtt_url) as oversized:  # the broker refuses it (0x95) too
+            oversized.publish(f"{topic_prefix}/l1/m1/data", b"x" * (MAX_PACKET_BYTES + 1))
         with Publisher(services.mqtt_url) as publisher:
-            publisher.publish(f"{topic_prefix}/l1/m1/data", b"x" * (MAX_PACKET_BYTES + 1))
             publisher.publish(f"{topic_prefix}/l1/m1/data", b"small")
             publisher.wait_published()
         assert [m.payload for m in take_inbound(inbox, 1)] == [b"small"]
@@ -250,3 +251,17 @@ def test_the_ingest_login_may_publish_confirmations_under_dynamic_security(
         assert source.stats.confirms_refused == 0
     finally:
         source.stop()
+
+
+def test_acknowledgements_only_go_to_the_connection_that_delivered_them() -> None:
+    source = _source(MqttSettings(url="mqtt://127.0.0.1:1"), "unit", "t/#", queue.Queue())
+    try:
+        old, live = Delivery(7, 1, connection=1), Delivery(8, 1, connection=2)
+        source._live = 0  # between connections: nothing may be queued for the next one
+        source.ack([old, live])
+        assert source._outgoing == b""
+        source._live = 2
+        source.ack([old, live, Delivery(9, 0, connection=2)])  # QoS 0 needs none
+        assert bytes(source._outgoing) == wire.pubacks([8])
+    finally:
+        source._close_wake()
