@@ -147,9 +147,12 @@ class Runner:
     def close_site(self, site: str, now: int,
                    on_closed: Callable[[Closed], object] | None = None) -> list[Closed]:
         closed = self._parts.engine.close_all(site, self.due(site, now), on_closed)
-        months = {period_containing(c.period.start_ms, Granularity.MONTH, self._settings.zone())
-                  for c in closed if c.outcome == "recalculated"}
-        reopened = [m for m in months if self._parts.ledger.latest(site, m.label) is not None]
+        # A recalculated day changes its month and year, if those are closed already.
+        longer = {period_containing(c.period.start_ms, g, self._settings.zone())
+                  for c in closed if c.outcome == "recalculated"
+                  for g in (Granularity.MONTH, Granularity.YEAR)}
+        reopened = [p for p in sorted(longer)
+                    if self._parts.ledger.latest(site, p.label) is not None]
         closed += self._parts.engine.close_all(site, reopened, on_closed)
         for item in closed:
             self._closed.labels(item.outcome).inc()
