@@ -136,3 +136,30 @@ def test_the_fast_inputs_digest_is_the_canonical_one() -> None:
                                                              Decimal("1.50"), None)))
     payload = inputs_payload(plant.inputs(DAY.start_ms, DAY.start_ms + HOUR))
     assert digest_plain(payload) == digest(payload)
+
+
+def test_constant_120_kw_sampled_every_two_minutes_raises_no_power_alarm() -> None:
+    # The case: power and register every 2 min, constant 120 kW = 2 kWh a minute;
+    # 48 of 96 quarters used to be flagged.
+    from carbon.counters import Reading
+    from tests.carbon.plant import FURNACE, START
+    plant = Plant.day(SITE)
+    for metric in list(plant.readings):
+        if metric[0] == FURNACE:
+            plant.readings[metric] = [r for r in plant.readings[metric] if r.ts % (2 * MIN) == 0]
+    plant.readings[FURNACE, "power_kw"] = [Reading(r.ts, Decimal(120))
+                                           for r in plant.readings[FURNACE, "power_kw"]]
+    plant.readings[FURNACE, "energy_kwh"] = [
+        Reading(r.ts, START + 2 * Decimal(r.ts - DAY.start_ms) / MIN)
+        for r in plant.readings[FURNACE, "energy_kwh"]]
+    engine, _ = engine_for(plant)
+    closed = engine.close_all(SITE, _quarters())
+    flagged = [c.period.label for c in closed
+               if any(a["kind"] == "power_mismatch" for a in c.record.data()["quality"]
+                      ["anomalies"])]
+    assert len(closed) == 96 and flagged == []
+
+
+def _quarters() -> list[Any]:
+    from carbon.periods import Granularity, sub_periods
+    return sub_periods(DAY, Granularity.QUARTER, TZ)
