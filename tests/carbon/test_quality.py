@@ -163,3 +163,36 @@ def test_constant_120_kw_sampled_every_two_minutes_raises_no_power_alarm() -> No
 def _quarters() -> list[Any]:
     from carbon.periods import Granularity, sub_periods
     return sub_periods(DAY, Granularity.QUARTER, TZ)
+
+
+def _crusher_energy(plant: Plant) -> list[Any]:
+    return plant.readings[CRUSHER, "energy_kwh"]
+
+
+def _day_kwh(plant: Plant) -> Decimal:
+    engine, _ = engine_for(plant)
+    rows = engine.close(SITE, DAY).computation.rows
+    return next(r.values["electricity_kwh"] for r in rows if r.device == "crusher-1")
+
+
+def test_issue_cases_at_the_engine_clock_back_and_undeclared_replacement() -> None:
+    from carbon.counters import Reading
+    # Truth: 5 kWh a minute, 7,200 kWh a day.
+    # 1. Clock set back 120 s at 12:00 with the register near 98,437 kWh: the two minutes
+    #    after it are stamped again over the two minutes before (interleaved; 30 s of
+    #    sampling phase keeps their timestamps apart from the earlier readings').
+    plant = Plant.day(SITE)
+    noon = DAY.start_ms + 12 * HOUR
+    shifted = [Reading(r.ts - 120_000 + 30_000, r.value + 97_000)
+               if noon <= r.ts < noon + 2 * MIN else Reading(r.ts, r.value + 97_000)
+               for r in _crusher_energy(plant)]
+    plant.readings[CRUSHER, "energy_kwh"] = sorted(shifted, key=lambda r: r.ts)
+    assert abs(_day_kwh(plant) - 7200) <= 10  # not +99,996 kWh
+    # 2. An undeclared meter swap at 14:00: the new meter starts at 500 kWh.
+    plant = Plant.day(SITE)
+    swap = DAY.start_ms + 14 * HOUR
+    at = next(r.value for r in _crusher_energy(plant) if r.ts == swap - MIN)
+    plant.readings[CRUSHER, "energy_kwh"] = [
+        r if r.ts < swap else Reading(r.ts, r.value - at - 5 + 500)
+        for r in _crusher_energy(plant)]
+    assert abs(_day_kwh(plant) - 7200) <= 5  # the unknown minute estimated, not +500
