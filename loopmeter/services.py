@@ -40,6 +40,7 @@ from pydantic import SecretStr
 from adapters.errors import LoopmeterError, PortInUse
 from adapters.local_services import PORTS_FILE, ServicePorts
 from adapters.mqtt.dynsec import DENY_BY_DEFAULT, acl
+from contract.topics import ACKNOWLEDGEMENTS, PREFIX
 from ingest_service.source import MAX_PACKET_BYTES
 
 __all__ = [
@@ -204,7 +205,8 @@ _CONTROL_DYNSEC = [
     acl("unsubscribePattern", "$CONTROL/dynamic-security/#"),
 ]
 # Ingest publishes each device's acknowledgements under that device's own prefix.
-_INGEST_ACLS = [*_READ_LOOPMETER, acl("publishClientSend", "loopmeter/v1/+/+/+/ack/#")]
+_INGEST_ACLS = [*_READ_LOOPMETER,
+                acl("publishClientSend", f"{PREFIX}/+/+/+/{ACKNOWLEDGEMENTS}/#")]
 # The gateway publishes what devices send it over HTTP, as those devices.
 _GATEWAY_ACLS = [*_READ_LOOPMETER, acl("publishClientSend", "loopmeter/v1/#")]
 _ROLES: dict[str, list[dict[str, Any]]] = {

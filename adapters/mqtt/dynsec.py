@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.topics import ACKNOWLEDGEMENTS
+
 # Mosquitto's own default lets every client receive; here no login receives, sends,
 # subscribes or unsubscribes unless a role allows it.
 DENY_BY_DEFAULT = {"publishClientSend": False, "publishClientReceive": False,
@@ -28,6 +30,7 @@ def device_acls(topic_prefix: str) -> list[dict[str, Any]]:
     """
     subtree = f"{topic_prefix}/#"
     # Evaluated first: acknowledgements under `prefix/ack/` come from ingest only.
-    forged = {**acl("publishClientSend", f"{topic_prefix}/ack/#", allow=False), "priority": 1}
+    forged = {**acl("publishClientSend", f"{topic_prefix}/{ACKNOWLEDGEMENTS}/#", allow=False),
+              "priority": 1}
     return [forged, *(acl(kind, subtree) for kind in (
         "publishClientSend", "publishClientReceive", "subscribePattern", "unsubscribePattern"))]
