@@ -177,6 +177,8 @@ def test_a_second_worker_with_the_same_id_is_reported_not_fought(
 
 def test_an_oversized_message_never_reaches_the_source_nor_breaks_its_connection(
         services: LocalServices, topic_prefix: str) -> None:
+    """The broker refuses such a message from its publisher (`max_packet_size`, disconnect
+    0x95); the source's Maximum Packet Size is the same bound, so none is dropped unseen."""
     settings = MqttSettings(url=services.mqtt_url)
     inbox: queue.Queue[list[Inbound]] = queue.Queue()
     source = _source(settings, f"big-{uuid.uuid4().hex[:8]}", f"{topic_prefix}/#", inbox)
