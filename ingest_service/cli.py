@@ -16,7 +16,7 @@ import typer
 
 from adapters.cli_errors import HandledGroup
 from adapters.clock import SystemClock
-from adapters.errors import LoopmeterError
+from adapters.errors import LoopmeterError, Unreachable
 from adapters.influx import PointWriter
 from adapters.logs import log_json_lines
 from ingest_service.dlq import replay as replay_letters
@@ -129,7 +129,10 @@ def replay(
     reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
     worker: Worker = None,
 ) -> None:
-    """Write every dead letter that is valid now (after a fix) and remove it."""
+    """Write every dead letter that is valid now (after a fix) and remove it.
+
+    InfluxDB is retried for `retry.spool_after_s` (LOOPMETER_INGEST_RETRY__SPOOL_AFTER_S);
+    if it is still down, nothing is removed and the command exits 3."""
     settings = IngestSettings()
     clock = SystemClock()
     with _dead_letters(settings, _worker(settings, worker)) as store, \
@@ -137,9 +140,11 @@ def replay(
         policy = write_policy(writer, clock, settings.retry)
         try:
             result = replay_letters(store, list(store.iterate(reason)), policy,
-                                    settings.influx.database, clock.now_ms())
+                                    settings.influx.database, clock.now_ms(),
+                                    patience_s=settings.retry.spool_after_s)
         except Undelivered as error:
-            typer.echo(f"InfluxDB unavailable, nothing removed: {error}", err=True)
-            raise typer.Exit(1) from None
+            raise Unreachable(f"InfluxDB unavailable at {settings.influx.url}, no dead letter "
+                              f"removed: {error}", "start it (`loopmeter services up`) and "
+                              "replay again") from error
     typer.echo(f"replayed {result.replayed}, still invalid {result.still_invalid}, "
                f"rejected by InfluxDB {result.rejected}")

@@ -45,6 +45,7 @@ def main_options(
     = False,
 ) -> None:
     """Loopmeter: energy and carbon metering for recycling plants."""
+    # `debug` is read back from the context by adapters.cli_errors.HandledGroup.
 
 
 @app.command("demo")

@@ -15,7 +15,7 @@ from ingest_service.cli import app
 from ingest_service.service import IngestService
 from ingest_service.settings import IngestSettings
 from ingest_service.storage import DeadLetter, DeadLetters, open_database, worker_database
-from loopmeter.services import LocalServices
+from loopmeter.services import LocalServices, free_ports
 from tests.ingest.support import data_payload, telemetry_rows
 from tests.support.live import wait_for
 
@@ -97,3 +97,17 @@ def test_a_broker_that_is_down_is_waited_for_and_healthz_says_not_ready(
         assert _healthz(service)[0] == 200
     finally:
         service.stop()
+
+
+def test_a_replay_while_influxdb_is_down_removes_nothing_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    [port] = free_ports(1)  # nothing listens there
+    monkeypatch.setenv("LOOPMETER_INGEST_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("LOOPMETER_INGEST_INFLUX__URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("LOOPMETER_INGEST_RETRY__SPOOL_AFTER_S", "0.5")
+    _seed(tmp_path, "s1")
+    replayed = runner.invoke(app, ["dlq", "replay"])
+    assert replayed.exit_code == 3, replayed.output
+    assert replayed.output.startswith(f"error: InfluxDB unavailable at http://127.0.0.1:{port}")
+    assert "Traceback" not in replayed.output
+    assert "stored: 2" in runner.invoke(app, ["dlq", "list"]).output
