@@ -132,11 +132,11 @@ def relative_error(measured: Decimal | None, true: Decimal) -> Decimal | None:
 def run_demo(options: DemoOptions, console: Console,
              services: LocalServices | None = None) -> DemoResult:
     """Run the demo on `services`, or on those of `state_dir`, started if need be."""
+    base = load_scenario(options.scenario)  # a misspelt name fails before anything starts
     work = options.state_dir / "demo"
     shutil.rmtree(work, ignore_errors=True)  # a fresh agent queue, ingest state and ledger
     work.mkdir(parents=True)
     services = services or _services(options, console)
-    base = load_scenario(options.scenario)
     midnight = demo_day(SystemClock().now_ms(), base.utc_offset_h)
     scenario = scenario_for_day(base, midnight)
     day_end = scenario.start_ms + DAY_MS

@@ -247,3 +247,9 @@ def test_a_bad_secret_is_named_but_never_echoed(monkeypatch: pytest.MonkeyPatch)
     assert explanation.exit_code == errors.USAGE
     assert "PROBE_API_TOKEN:" in explanation.message and "hunter2" not in explanation.message
     assert "PROBE_RETRIES='many'" in explanation.message
+
+
+def test_demo_with_an_unknown_scenario_starts_nothing(tmp_path: Path) -> None:
+    assert_explained(invoke(["demo", "--scenario", "no-such-plant", "--state-dir",
+                             str(tmp_path)]), errors.USAGE, "no scenario 'no-such-plant'")
+    assert list(tmp_path.iterdir()) == []
