@@ -143,9 +143,11 @@ class MqttLink:
         elif isinstance(event, mqtt.Disconnected):
             was_connected = self._connected.is_set()
             self._connected.clear()
-            (log.info if was_connected else log.warning)(
-                "%s from the broker: %s; retrying", "disconnected" if was_connected
-                else "not connected", event.reason)
+            if was_connected:
+                log.info("disconnected from the broker: %s; reconnecting", event.reason)
+            else:  # a failed attempt while the broker is away: a line per retry
+                log.warning("still no broker (%s); retrying, /health reports broker: false",
+                            event.reason)
         elif isinstance(event, mqtt.Message):
             self._deliver(event)
 
