@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import typer.main
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from typer.testing import CliRunner
@@ -253,3 +254,25 @@ def test_demo_with_an_unknown_scenario_starts_nothing(tmp_path: Path) -> None:
     assert_explained(invoke(["demo", "--scenario", "no-such-plant", "--state-dir",
                              str(tmp_path)]), errors.USAGE, "no scenario 'no-such-plant'")
     assert list(tmp_path.iterdir()) == []
+
+
+def _command_paths() -> list[list[str]]:
+    """Every command and group of `loopmeter`, as the words that reach it."""
+    paths: list[list[str]] = []
+
+    def walk(command: object, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+def test_every_command_has_a_help_that_works() -> None:
+    paths = _command_paths()
+    assert len(paths) > 30
+    for path in paths:
+        exit_code, output = invoke([*path, "--help"])
+        assert exit_code == 0, (path, output)
+        assert "Usage:" in output and "Traceback" not in output, path
