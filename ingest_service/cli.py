@@ -7,10 +7,10 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -19,11 +19,14 @@ from adapters.clock import SystemClock
 from adapters.errors import LoopmeterError, Unreachable
 from adapters.influx import PointWriter
 from adapters.logs import log_json_lines
+from adapters.progress import Advance, progress_bar
 from ingest_service.dlq import replay as replay_letters
 from ingest_service.policy import Undelivered, write_policy
 from ingest_service.service import IngestService
 from ingest_service.settings import IngestSettings
 from ingest_service.storage import DeadLetters, open_database, worker_database
+
+T = TypeVar("T")
 
 app = typer.Typer(help="MQTT telemetry into InfluxDB, acknowledged only once stored.",
                   no_args_is_help=True, cls=HandledGroup, pretty_exceptions_show_locals=False)
@@ -138,13 +141,22 @@ def replay(
     with _dead_letters(settings, _worker(settings, worker)) as store, \
             PointWriter(settings.influx) as writer:
         policy = write_policy(writer, clock, settings.retry)
+        letters = list(store.iterate(reason))
         try:
-            result = replay_letters(store, list(store.iterate(reason)), policy,
-                                    settings.influx.database, clock.now_ms(),
-                                    patience_s=settings.retry.spool_after_s)
+            with progress_bar("dead letters checked", len(letters)) as advance:
+                result = replay_letters(store, _counted(letters, advance), policy,
+                                        settings.influx.database, clock.now_ms(),
+                                        patience_s=settings.retry.spool_after_s)
         except Undelivered as error:
             raise Unreachable(f"InfluxDB unavailable at {settings.influx.url}, no dead letter "
                               f"removed: {error}", "start it (`loopmeter services up`) and "
                               "replay again") from error
     typer.echo(f"replayed {result.replayed}, still invalid {result.still_invalid}, "
                f"rejected by InfluxDB {result.rejected}")
+
+
+def _counted(items: Iterable[T], advance: Advance) -> Iterator[T]:
+    """`items`, advancing the progress bar after each one is handled."""
+    for item in items:
+        yield item
+        advance()

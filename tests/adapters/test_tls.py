@@ -21,7 +21,7 @@ from adapters.mqtt import ConnectFailed, MqttSettings, Session, TlsSettings
 from ingest_service.pipeline import Inbound
 from ingest_service.source import MqttSource
 from loopmeter.services import find_binaries, free_ports, port_open
-from tests.ingest.support import Publisher, assert_nothing_held, take_inbound, wait_for
+from tests.ingest_service.support import Publisher, assert_nothing_held, take_inbound, wait_for
 
 pytestmark = pytest.mark.integration
 

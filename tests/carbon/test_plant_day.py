@@ -34,7 +34,7 @@ from simulators.feed import PlantFeed
 from simulators.mqtt_publisher import MqttPublisher
 from simulators.plant import Plant
 from simulators.scenario import Scenario, load_scenario
-from tests.ingest.support import ingest_settings
+from tests.ingest_service.support import ingest_settings
 
 pytestmark = pytest.mark.integration
 METERS = {"electricity_meter", "gas_meter", "belt_scale"}

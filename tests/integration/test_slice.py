@@ -18,7 +18,7 @@ from edge_agents.agent import Agent, AgentConfig
 from edge_agents.driver import CallableDriver, Reading, declare
 from ingest_service.service import IngestService
 from loopmeter.services import LocalServices
-from tests.ingest.support import ingest_settings
+from tests.ingest_service.support import ingest_settings
 from tests.support.clock import FakeClock
 from tests.support.live import wait_for
 

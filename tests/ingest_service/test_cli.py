@@ -11,12 +11,13 @@ from typer.testing import CliRunner
 
 from adapters.mqtt import MqttSettings
 from contract import DeviceId, MessageKind
+from ingest_service import cli as ingest_cli
 from ingest_service.cli import app
 from ingest_service.service import IngestService
 from ingest_service.settings import IngestSettings
 from ingest_service.storage import DeadLetter, DeadLetters, open_database, worker_database
 from loopmeter.services import LocalServices, free_ports
-from tests.ingest.support import data_payload, telemetry_rows
+from tests.ingest_service.support import data_payload, telemetry_rows
 from tests.support.live import wait_for
 
 runner = CliRunner()
@@ -111,3 +112,10 @@ def test_a_replay_while_influxdb_is_down_removes_nothing_and_says_so(
     assert replayed.output.startswith(f"error: InfluxDB unavailable at http://127.0.0.1:{port}")
     assert "Traceback" not in replayed.output
     assert "stored: 2" in runner.invoke(app, ["dlq", "list"]).output
+
+
+def test_a_replay_advances_its_progress_once_per_dead_letter_handled() -> None:
+    handled: list[int] = []
+    counted = ingest_cli._counted([1, 2, 3], lambda: handled.append(len(handled)))
+    assert next(counted) == 1 and handled == []  # counted after it is handled, not before
+    assert list(counted) == [2, 3] and handled == [0, 1, 2]

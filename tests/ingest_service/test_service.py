@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from ingest_service.service import IngestService
-from tests.ingest.support import Paced, Publisher, ingest_settings, stream, telemetry_rows, wait_for
+from tests.ingest_service.support import (
+    Paced,
+    Publisher,
+    ingest_settings,
+    stream,
+    telemetry_rows,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 

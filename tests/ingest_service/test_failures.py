@@ -23,7 +23,7 @@ from adapters.influx import InfluxQL, InfluxSettings
 from ingest_service.service import IngestService
 from ingest_service.storage import DeadLetters, open_database, worker_database
 from loopmeter.services import free_ports
-from tests.ingest.support import (
+from tests.ingest_service.support import (
     Paced,
     Publisher,
     ingest_settings,

@@ -16,7 +16,7 @@ from contract import PREFIX, DeviceId, decode_ack
 from ingest_service.pipeline import Delivery, Inbound
 from ingest_service.source import MAX_PACKET_BYTES, MqttSource
 from loopmeter.services import LocalServices
-from tests.ingest.support import Publisher, assert_nothing_held, take_inbound, wait_for
+from tests.ingest_service.support import Publisher, assert_nothing_held, take_inbound, wait_for
 from tests.servers import DYNSEC_INGEST
 from tests.support.live import recording
 

@@ -14,7 +14,7 @@ from adapters.clock import SystemClock
 from contract import DeviceId, MessageKind
 from ingest_service.service import IngestService
 from loopmeter.services import LocalServices
-from tests.ingest.support import Publisher, ingest_settings, telemetry_rows
+from tests.ingest_service.support import Publisher, ingest_settings, telemetry_rows
 from tests.support.live import wait_for
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ import os, sys, time
 from pathlib import Path
 from ingest_service import pipeline
 from ingest_service.service import IngestService
-from tests.ingest.support import ingest_settings
+from tests.ingest_service.support import ingest_settings
 
 real = pipeline._decode
 def dying(inbound, *rest):

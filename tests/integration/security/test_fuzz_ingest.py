@@ -27,7 +27,7 @@ from contract import ContractError, DeviceId, MessageKind, decode
 from contract.codec import without_bad_values
 from ingest_service.service import IngestService
 from loopmeter.services import LocalServices
-from tests.ingest.support import Publisher, ingest_settings, telemetry_rows
+from tests.ingest_service.support import Publisher, ingest_settings, telemetry_rows
 from tests.support.live import wait_for
 
 pytestmark = pytest.mark.integration

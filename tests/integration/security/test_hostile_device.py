@@ -33,7 +33,7 @@ from ingest_service.service import IngestService
 from ingest_service.source import MAX_PACKET_BYTES
 from loopmeter.services import LocalServices
 from tests.gateway.probe import Probe
-from tests.ingest.support import data_payload, ingest_settings, telemetry_rows
+from tests.ingest_service.support import data_payload, ingest_settings, telemetry_rows
 from tests.servers import DYNSEC_ADMIN, DYNSEC_INGEST
 from tests.support.live import wait_for
 

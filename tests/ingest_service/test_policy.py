@@ -17,7 +17,7 @@ from ingest_service.policy import (
     Undelivered,
     WritePolicy,
 )
-from tests.ingest.fakes import FakeDatabase
+from tests.ingest_service.fakes import FakeDatabase
 from tests.support.clock import FakeClock
 
 LINES = [f"m,device=d{i} v={i} {1000 + i}" for i in range(16)]

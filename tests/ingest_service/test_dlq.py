@@ -10,8 +10,8 @@ from adapters.influx import InfluxError, WriteRejected
 from ingest_service.dlq import replay
 from ingest_service.policy import WritePolicy
 from ingest_service.storage import DeadLetter, DeadLetters, open_database
-from tests.ingest.fakes import FakeDatabase
-from tests.ingest.support import data_payload
+from tests.ingest_service.fakes import FakeDatabase
+from tests.ingest_service.support import data_payload
 from tests.support.clock import FakeClock
 
 TOPIC = "loopmeter/v1/s1/l1/m1/data"

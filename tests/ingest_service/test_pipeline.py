@@ -24,8 +24,8 @@ from ingest_service.settings import BatchSettings
 from ingest_service.stats import Stats
 from ingest_service.storage import DeadLetters, Spool, open_database
 from ingest_service.store import DurableStore
-from tests.ingest.fakes import FakeAcks, FakeConfirms, FakeDatabase
-from tests.ingest.support import data_payload
+from tests.ingest_service.fakes import FakeAcks, FakeConfirms, FakeDatabase
+from tests.ingest_service.support import data_payload
 from tests.support.clock import FakeClock
 
 TOPIC = "loopmeter/v1/s1/l1/m1/data"
