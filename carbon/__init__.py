@@ -1,7 +1,8 @@
 """The energy-carbon engine: from meter readings to audited kgce and CO2 figures.
 
 Pure core: `registry` (factors as data), `counters` (register deltas), `activity`, `figures`,
-`formulas`, `periods`, `canonical`, `ledger` (logic and stores). Adapters: `influx_io`
+`formulas`, `buckets` (a register's increase per time bucket, for the gateway), `periods`,
+`canonical`, `ledger` (logic and stores). Adapters: `influx_io`
 (InfluxQL reader, `energy_carbon` points), `ledger.SQLiteStore`. Shell: `engine`, `service`,
 `cli`. See docs/carbon.md.
 
@@ -10,6 +11,7 @@ never its submodules (an import-linter contract in pyproject.toml holds them to 
 """
 
 from carbon.activity import counts_in_totals, register_increase
+from carbon.buckets import BucketIncrease, bucket_increases
 from carbon.counters import (
     CounterEvent,
     EventKind,
@@ -39,6 +41,7 @@ from carbon.settings import CarbonSettings
 from carbon.signing import SiteKeys
 
 __all__ = [
+    "BucketIncrease",
     "CarbonSettings",
     "CounterEvent",
     "Engine",
@@ -63,6 +66,7 @@ __all__ = [
     "Status",
     "StoredRecord",
     "Verification",
+    "bucket_increases",
     "counts_in_totals",
     "interval_deltas",
     "is_span",

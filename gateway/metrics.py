@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from adapters.influx import Series, quote_identifier
-from carbon import Reading, counts_in_totals, register_increase
+from carbon import Reading, bucket_increases, counts_in_totals, register_increase
 from contract import CATALOGUE, CUSTOM_PREFIX, EquipmentType, MetricKind
 from contract.codec import CUSTOM_NAME
 from contract.points import TELEMETRY
@@ -131,20 +131,60 @@ class Increase:
     anomalies: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Register:
+    """One device's raw readings of a counter, as InfluxDB returned them."""
+
+    device: str
+    equipment: EquipmentType | None
+    readings: list[Reading]
+
+    @classmethod
+    def of(cls, series: Series) -> Register:
+        return cls(series.tags.get("device", ""), _equipment(series.tags.get("device_type", "")),
+                   [Reading(int(t), Decimal(str(v))) for t, v in series.values
+                    if isinstance(v, int | float) and not isinstance(v, bool)])
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSeries:
+    device: str
+    points: list[tuple[int, float]]
+    """(bucket start in epoch ms, the counter's increase in that bucket)."""
+
+
 def counter_increases(series: list[Series], metric: str) -> list[Increase]:
     """Each device's counter increase over the window by the energy-carbon engine's counter
     rules: a drop is a rollover only when physically possible, a reading error adds nothing,
     a new meter's start reading is never consumption (`carbon.register_increase`)."""
     found = []
-    for s in series:
-        equipment = _equipment(s.tags.get("device_type", ""))
-        readings = [Reading(int(t), Decimal(str(v))) for t, v in s.values
-                    if isinstance(v, int | float) and not isinstance(v, bool)]
-        result = register_increase(equipment, metric, readings)
-        found.append(Increase(s.tags.get("device", ""), float(result.amount),
-                              counts_in_totals(equipment),
+    for register in map(Register.of, series):
+        result = register_increase(register.equipment, metric, register.readings)
+        found.append(Increase(register.device, float(result.amount),
+                              counts_in_totals(register.equipment),
                               tuple(sorted(f.value for f in result.flags))))
     return found
+
+
+def counter_buckets(series: list[Series], metric: str, every: Interval) -> list[BucketSeries]:
+    """Each device's counter increase per `every` bucket by the same rules
+    (`carbon.bucket_increases`): the reading just before a bucket is its baseline, so a
+    device's buckets add up to its increase over the window in `counter_increases`."""
+    every_ms = int(every.duration.total_seconds() * 1000)
+    return [BucketSeries(register.device, [
+        (bucket.start, float(bucket.amount)) for bucket in
+        bucket_increases(register.equipment, metric, register.readings, every_ms)])
+        for register in map(Register.of, series)]
+
+
+def check_rows(counts: list[Series], max_rows: int) -> None:
+    """Invalid when the readings counted per device (`count` aggregates) exceed `max_rows`:
+    a counter's rules need every raw reading, and memory is bounded."""
+    rows = sum(int(v) for s in counts for _, v in s.values if isinstance(v, int | float))
+    if rows > max_rows:
+        raise Invalid(f"this window holds {rows} readings of the counter, more than the "
+                      f"{max_rows} one request may read; choose a shorter window or a "
+                      "narrower scope (line, device)")
 
 
 def counter_total(increases: list[Increase]) -> float | None:

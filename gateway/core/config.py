@@ -80,6 +80,9 @@ class GatewaySettings(BaseSettings):
                                                          "before the sustained rate applies.")
     max_points: int = Field(10_000, gt=0, description="Most time buckets one series query may "
                                                       "return; larger requests get a 422.")
+    max_readings: int = Field(200_000, gt=0, description="Most raw counter readings a `spread` "
+                              "of a counter may read (the counter rules need every reading); "
+                              "larger windows get a 422.")
     carbon: CarbonReportSettings = Field(default_factory=CarbonReportSettings,
                                          description="Where the energy-carbon engine's ledger "
                                                      "and factors are; by default read from "

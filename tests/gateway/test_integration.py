@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,42 @@ def test_metrics_come_from_influxdb(live: Live, services: LocalServices, influx_
     hostile = {**params, "line": "l1' OR site =~ /.*/"}
     assert live.client.get("/v1/metrics/aggregate", params=hostile,
                            headers=live.admin).status_code == 422
+
+
+def test_counter_series_and_aggregate_agree_with_the_engine(
+        live: Live, services: LocalServices, influx_db: str, unique_site: str) -> None:
+    """Through real InfluxDB: a main meter's rollover, a crusher's reading stepped back and a
+    smelter's undeclared meter restart, per 5-minute bucket and over the window."""
+    base = SystemClock().now_ms() // 300_000 * 300_000 - 1_800_000
+    registers = {
+        ("main-meter", "electricity_meter"): [(3, 99_999_990.0), (6, 12.0), (12, 20.0)],
+        ("crusher", "crusher_station"): [(0, 500.0), (1, 515.0), (4, 514.0), (6, 530.0),
+                                         (11, 531.0)],
+        ("smelter", "smelter_aluminium"): [(0, 800.0), (2, 810.0), (6, 5.0), (7, 9.0),
+                                           (11, 20.0)]}
+    points = [Point(TELEMETRY, (("device", device), ("device_type", kind), ("line", "l1"),
+                                ("site", unique_site)),
+                    {"energy_kwh": value}, base + minute * 60_000)
+              for (device, kind), readings in registers.items() for minute, value in readings]
+    with PointWriter(InfluxSettings(url=services.influx_url, database=influx_db)) as writer:
+        writer.write(points)
+    window = {"site": unique_site, "metric": "energy_kwh", "aggregate": "spread",
+              "start": _iso(base), "end": _iso(base + 900_000)}
+    series = live.client.get("/v1/metrics/series", params={**window, "every": "5m"},
+                             headers=live.admin).json()["series"]
+    buckets = {s["device"]: [p["value"] for p in s["points"]] for s in series}
+    assert buckets == {"main-meter": [0.0, 22.0, 8.0], "crusher": [15.0, 15.0, 1.0],
+                       "smelter": [10.0, 4.0, 11.0]}
+    assert {s["device"]: [p["time"] for p in s["points"]] for s in series}["crusher"] == [
+        _iso(base + k * 300_000) for k in range(3)]
+    body = live.client.get("/v1/metrics/aggregate", params=window, headers=live.admin).json()
+    assert {d["device"]: d["value"] for d in body["devices"]} == {
+        device: sum(values) for device, values in buckets.items()}
+    assert body["total"] == 56.0  # the crusher and the smelter; the meter measures again
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
 def test_reports_come_from_the_carbon_ledger_file(live: Live, tmp_path: Path) -> None:

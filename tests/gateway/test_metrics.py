@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,9 +24,11 @@ from gateway.metrics import (
     check_metric,
     check_window,
     combine,
+    counter_buckets,
+    counter_increases,
     series_query,
 )
-from tests.gateway.conftest import Harness
+from tests.gateway.conftest import Harness, fake_gateway, fake_settings
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 WINDOW = Window(T0, T0 + timedelta(hours=1))
@@ -178,3 +183,69 @@ def test_counter_spread_follows_the_engines_rules_and_hierarchy(gw: Harness) -> 
     assert body["total"] == 30.0
     text, _ = gw.reader.queries[-1]
     assert text.startswith('SELECT "energy_kwh" AS "value"')
+
+
+def test_counter_series_follows_the_engines_rules_per_bucket(gw: Harness) -> None:
+    # The same registers as above, in 5-minute buckets: the main meter's rollover counts
+    # 22 kWh in the bucket of its later reading; the crusher's step back adds nothing, and
+    # its reading at minute 3 counts from 515 (minute 1), not from the erroneous 514.
+    gw.reader.series = [
+        _counter("main-meter", "electricity_meter", [(4, 99_999_990.0), (6, 12.0)]),
+        _counter("crusher", "crusher_station", [(0, 500.0), (1, 515.0), (4, 514.0),
+                                                 (6, 530.0)])]
+    params = {"site": "zz", "metric": "energy_kwh", "aggregate": "spread", "every": "5m",
+              "start": "1970-01-01T00:00:00Z", "end": "1970-01-01T00:10:00Z"}
+    body = gw.client.get("/v1/metrics/series", headers=gw.auth(Role.OPERATOR),
+                         params=params).json()
+    assert {s["device"]: [(p["time"], p["value"]) for p in s["points"]]
+            for s in body["series"]} == {
+        "main-meter": [("1970-01-01T00:00:00Z", 0.0), ("1970-01-01T00:05:00Z", 22.0)],
+        "crusher": [("1970-01-01T00:00:00Z", 15.0), ("1970-01-01T00:05:00Z", 15.0)]}
+    (counted, _), (read, _) = gw.reader.queries
+    assert counted.startswith('SELECT count("energy_kwh") AS "value"')
+    assert read.startswith('SELECT "energy_kwh" AS "value"')
+
+
+def test_spread_of_a_gauge_stays_in_influxql(gw: Harness) -> None:
+    gw.reader.series = [Series("telemetry", {"device": "d1"}, ["time", "value"],
+                               [[0, 3.0]])]
+    gw.client.get("/v1/metrics/series", headers=gw.auth(Role.OPERATOR),
+                  params={"site": "zz", "metric": "power_kw", "aggregate": "spread"})
+    [(text, _)] = gw.reader.queries
+    assert text.startswith('SELECT spread("power_kw") AS "value"')
+
+
+@pytest.mark.parametrize("path", ["/v1/metrics/series", "/v1/metrics/aggregate"])
+def test_a_counter_window_with_too_many_readings_is_refused(tmp_path: Path,
+                                                            path: str) -> None:
+    fake = fake_gateway(tmp_path / "gateway.sqlite", settings=fake_settings(max_readings=3))
+    fake.reader.series = [_counter("crusher", "crusher_station", [(0, 1.0), (1, 2.0)]),
+                          _counter("mill", "crusher_station", [(0, 1.0), (1, 2.0)])]
+    _, token = fake.records[Role.OPERATOR]
+    with TestClient(fake.app, raise_server_exceptions=False) as client:
+        response = client.get(path, headers={"Authorization": f"Bearer {token}"},
+                              params={"site": "zz", "metric": "input_t",
+                                      "aggregate": "spread"})
+    fake.registry.close()
+    assert response.status_code == 422
+    assert "4 readings" in response.json()["detail"]
+    assert [q for q, _ in fake.reader.queries] == [fake.reader.queries[0][0]]  # count only
+
+
+_READINGS = st.lists(st.tuples(st.integers(0, 7_200), st.integers(0, 2_000_000)),
+                     min_size=1, max_size=60)
+
+
+@given(st.lists(_READINGS, min_size=1, max_size=3), st.sampled_from(list(Interval)))
+def test_buckets_add_up_to_the_aggregate(registers: list[list[tuple[int, int]]],
+                                         every: Interval) -> None:
+    """Whatever the readings (rollovers, steps back, restarts, repeats), each device's
+    buckets on /series add up to its spread on /aggregate."""
+    series = [Series("telemetry", {"device": f"d{i}", "device_type": "electricity_meter"},
+                     ["time", "value"], [[t * 1000, v / 10] for t, v in readings])
+              for i, readings in enumerate(registers)]
+    window = {i.device: i.value for i in counter_increases(series, "energy_kwh")}
+    for buckets in counter_buckets(series, "energy_kwh", every):
+        assert math.isclose(math.fsum(v for _, v in buckets.points), window[buckets.device],
+                            rel_tol=1e-12, abs_tol=1e-9)
+        assert all(v >= 0 for _, v in buckets.points)

@@ -31,8 +31,10 @@ from gateway.metrics import (
     Scope,
     Window,
     aggregate_query,
+    check_rows,
     check_window,
     combine,
+    counter_buckets,
     counter_increases,
     counter_total,
     readings_query,
@@ -86,19 +88,41 @@ def _read(gateway: Gateway, text: str, params: dict[str, object]) -> list[Series
         raise Unavailable(f"InfluxDB: {error}") from error
 
 
+def _readings(gateway: Gateway, scope: Scope, metric: str, window: Window) -> list[Series]:
+    """Every raw reading of a counter in the scope and window, counted first so that no
+    request reads more than `max_readings` of them."""
+    counted = aggregate_query(scope, metric, Aggregate.COUNT, window)
+    check_rows(_read(gateway, counted.text, counted.params), gateway.settings.max_readings)
+    query = readings_query(scope, metric, window)
+    return _read(gateway, query.text, query.params)
+
+
+def _by_counter_rules(aggregate: Aggregate, metric: str) -> bool:
+    return aggregate is Aggregate.SPREAD and metric in COUNTER_METRICS
+
+
 @router.get("/series")
 def metric_series(gateway: GatewayDep, principal: MetricsViewer, site: Site, metric: Metric,
                   line: Line = None, device: Device = None, start: Start = None,
                   end: End = None, aggregate: Aggregate = Aggregate.MEAN,
                   every: Interval = Interval.FIVE_MINUTES) -> SeriesResult:
-    """`aggregate(metric)` per `every` bucket, one series per device in the scope."""
+    """`aggregate(metric)` per `every` bucket, one series per device in the scope.
+
+    `spread` of a counter is its increase per bucket by the energy-carbon engine's counter
+    rules, from the reading just before the bucket: a device's buckets add up to its
+    `spread` on `/aggregate` over the same window."""
     scope = _scope(gateway, principal, site, line, device)
     window = _window(gateway, start, end)
     check_window(window, every, gateway.settings.max_points)
-    query = series_query(scope, metric, aggregate, window, every)
-    series = [DeviceSeries(device=s.tags.get("device", ""), points=[
-        SeriesPoint(time=at_ms(int(t)), value=v) for t, v in s.values if v is not None])
-        for s in _read(gateway, query.text, query.params)]
+    if _by_counter_rules(aggregate, metric):
+        series = [DeviceSeries(device=b.device, points=[
+            SeriesPoint(time=at_ms(t), value=v) for t, v in b.points])
+            for b in counter_buckets(_readings(gateway, scope, metric, window), metric, every)]
+    else:
+        query = series_query(scope, metric, aggregate, window, every)
+        series = [DeviceSeries(device=s.tags.get("device", ""), points=[
+            SeriesPoint(time=at_ms(int(t)), value=v) for t, v in s.values if v is not None])
+            for s in _read(gateway, query.text, query.params)]
     return SeriesResult(metric=metric, aggregate=aggregate, every=every.value,
                         start=window.start, end=window.end, series=series)
 
@@ -117,9 +141,8 @@ def metric_aggregate(gateway: GatewayDep, principal: MetricsViewer, site: Site,
     scope = _scope(gateway, principal, site, line, device)
     window = _window(gateway, start, end)
     check_window(window, None, gateway.settings.max_points)
-    if aggregate is Aggregate.SPREAD and metric in COUNTER_METRICS:
-        query = readings_query(scope, metric, window)
-        increases = counter_increases(_read(gateway, query.text, query.params), metric)
+    if _by_counter_rules(aggregate, metric):
+        increases = counter_increases(_readings(gateway, scope, metric, window), metric)
         return AggregateResult(metric=metric, aggregate=aggregate, start=window.start,
                                end=window.end, total=counter_total(increases),
                                devices=[DeviceValue(device=i.device, value=i.value)
