@@ -37,7 +37,8 @@ def build() -> Dashboard:
         .with_panel(panels.time_series("Power", "Mean active power per device.", panels.KW,
                                        _per_device('mean("power_kw")'), alias=DEVICE_ALIAS))
         .with_panel(panels.time_series(
-            "Throughput", "Mass fed in per hour, from the input_t counter.",
+            "Throughput", panels.operating_view(
+                "Mass fed in per hour, from the input_t counter."),
             panels.TONNES_PER_HOUR, _per_device('non_negative_derivative(max("input_t"), 1h)'),
             alias=DEVICE_ALIAS))
         .with_panel(panels.time_series(
@@ -52,8 +53,16 @@ def build() -> Dashboard:
                                        panels.CELSIUS, _per_device('mean("melt_temp_c")'),
                                        alias=DEVICE_ALIAS))
         .with_panel(panels.bars(
-            "Output fractions in the time range", "Tonnes per output fraction and residue, "
-            "from the out_*_t counters.", panels.TONNES,
+            "Tonnes in and out in the time range", "Tonnes fed in and produced per device, as "
+            "the energy-carbon engine computed them (15-minute periods: counter rules "
+            "applied; residues are not products).", panels.TONNES,
+            f'SELECT sum("input_t") AS "in", sum("output_t") AS "out" '
+            f'{carbon("device", "15m", *SELECTED)} GROUP BY "device"',
+            alias=f"{DEVICE_ALIAS} $col"))
+        .with_panel(panels.bars(
+            "Output fractions in the time range", panels.operating_view(
+                "Tonnes per output fraction and residue, from the out_*_t counters "
+                "(max - min in the range)."), panels.TONNES,
             f'SELECT spread(/^out_.+_t$/) {source(TELEMETRY)} {where(*SELECTED)} '
             'GROUP BY "device"',
             alias=DEVICE_ALIAS))

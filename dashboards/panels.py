@@ -50,6 +50,19 @@ MILLISECONDS = "ms"
 COUNT = "short"
 NONE = "none"
 
+RAW_COUNTERS = (
+    "Operating view: computed inside InfluxDB from the raw counters, so the energy-carbon "
+    "engine's counter rules and meter hierarchy do not apply (a register rollover, a meter "
+    "restart or a reading stepped back can show as a false spike or a missing amount). "
+    "Figures of record: the engine's (Energy and carbon dashboard).")
+"""Ends the description of every panel that reads counters from `telemetry` (issue 15)."""
+
+
+def operating_view(description: str) -> str:
+    """The description of a panel on raw counters, saying what it does not apply."""
+    return f"{description} {RAW_COUNTERS}"
+
+
 _STATE_COLOURS = {
     "running": "green", "melting": "green", "charging": "blue", "holding": "light-blue",
     "tapping": "purple", "idle": "yellow", "blocked": "orange", "fault": "red",

@@ -31,8 +31,9 @@ def build() -> Dashboard:
                          "Throughput, power, energy, carbon, states and alarms of every line.",
                          "now-12h", [panels.tag_variable("site", "Site")])
         .with_panel(panels.time_series(
-            "Throughput per line", "Mass fed in per hour, from the input_t counters "
-            "(belt scales, weighing records), summed over the line's devices.",
+            "Throughput per line", panels.operating_view(
+                "Mass fed in per hour, from the input_t counters (belt scales, weighing "
+                "records), summed over the line's devices."),
             panels.TONNES_PER_HOUR,
             per_line_sum('non_negative_derivative(max("input_t"), 1h) AS "v"', SITE),
             alias=LINE_ALIAS))

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from contract import CATALOGUE
+from contract import CATALOGUE, MetricKind
 from dashboards import GENERATED, benchmarks, dashboards, generate, panels, stale, to_dict, write
 from dashboards.cli import app
 from dashboards.panels import DATASOURCE_UID
@@ -81,6 +81,31 @@ def test_telemetry_queries_name_catalogue_metrics_only() -> None:
             if 'FROM "telemetry"' in query:
                 fields = set(re.findall(r'\w+\("(\w+)"\)', query))
                 assert fields <= METRICS | {"v"}, (panel["title"], fields - METRICS)
+
+
+COUNTERS = {m.name for spec in CATALOGUE.values() for m in spec.metrics
+            if m.kind is MetricKind.COUNTER}
+
+
+def _reads_raw_counters(query: str) -> bool:
+    fields = set(re.findall(r'"(\w+)"', query)) | set(re.findall(r"/\^(\w+)", query))
+    return 'FROM "telemetry"' in query and any(
+        f in COUNTERS or any(c.startswith(f) for c in COUNTERS) for f in fields)
+
+
+@pytest.mark.parametrize("panel", _panels(), ids=lambda p: str(p["title"]))
+def test_a_panel_on_raw_counters_says_it_does_not_apply_the_counter_rules(
+        panel: dict[str, Any]) -> None:
+    """Issue 15: what reports amounts from counters inside InfluxDB cannot apply the engine's
+    rules; it must say so. Panels on the engine's `energy_carbon` figures must not."""
+    raw = any(_reads_raw_counters(t["query"]) for t in panel["targets"])
+    assert (panels.RAW_COUNTERS in panel["description"]) is raw, panel["description"]
+
+
+def test_raw_counter_panels_are_found() -> None:
+    raw = {p["title"] for p in _panels()
+           if any(_reads_raw_counters(t["query"]) for t in p["targets"])}
+    assert raw == {"Throughput per line", "Throughput", "Output fractions in the time range"}
 
 
 def test_line_detail_variables_narrow_site_line_device() -> None:

@@ -245,3 +245,27 @@ def test_regulator_rollup_is_by_region_and_leaves_out_what_is_not_fit(plant: Pla
         row = dict(zip(series.columns, series.values[0], strict=True))
         total.update({k: int(row[k]) for k in ("complete", "estimated", "not fit")})
     assert total == Counter(v.replace("_", " ") for v in verdicts.values())
+
+
+def test_tonnes_per_device_are_the_engines_quarters(plant: Plant) -> None:
+    """The line view's tonnes are the engine's 15-minute figures of the day, once (not the
+    quarters plus the day and month closed over them), device by device."""
+    query = _query("Tonnes in and out in the time range")
+    devices = {d for d, kind in plant.day.devices.items() if CATALOGUE[kind].domain}
+    shown: dict[tuple[str, str], dict[str, float]] = {}
+    for device in devices:
+        for series in plant.run(query, {"site": SITE, "line": device.line,
+                                        "device": device.device}):
+            shown[device.line, device.device] = dict(zip(series.columns[1:], series.values[0][1:],
+                                            strict=True))
+    days = plant.reader.query(
+        'SELECT sum("input_t") AS "in", sum("output_t") AS "out" FROM "energy_carbon" '
+        "WHERE \"level\" = 'device' AND \"period\" = '1d' AND \"site\" = $site "
+        f'AND {plant.time_filter} GROUP BY "line", "device"', params={"site": SITE})
+    closed = {(s.tags["line"], s.tags["device"]):
+              dict(zip(s.columns[1:], s.values[0][1:], strict=True)) for s in days}
+    assert closed and set(shown) == set(closed)
+    for device, figures in closed.items():
+        for column in ("in", "out"):
+            assert shown[device][column] == pytest.approx(figures[column], rel=0.01), (
+                device, column)
