@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import chain
+from typing import Any, TypeVar
 
 from carbon.counters import (
     ZERO,
@@ -32,6 +33,7 @@ from carbon.counters import (
     segments,
     substitute,
 )
+from carbon.lifecycle import UNKNOWN, DeviceState, LifeEvent, StateReading, lifecycle_window
 from contract.catalogue import CATALOGUE, EquipmentType, MetricKind, Role, metric_spec
 
 QUANTITY_OF_ROLE: Mapping[Role, str] = {
@@ -66,14 +68,50 @@ RATE_GAUGES: Mapping[str, str] = {"energy_kwh": "power_kw", "gas_nm3": "gas_flow
 _MS_PER_H = Decimal(3_600_000)
 
 
-def limits_of(equipment: EquipmentType, metric: str) -> Limits:
-    """The register's plausible maximum rate from the catalogue range of its rate gauge;
-    none (so no rollover is ever inferred) where the catalogue has no such gauge."""
+def limits_of(equipment: EquipmentType, metric: str,
+              births: Sequence[LifeEvent] = ()) -> Limits:
+    """The register's plausible maximum rate: from each of the device's births on, the
+    tighter of the maximum it declared for the register's rate gauge and the catalogue's;
+    before any, or where the birth declares none, the catalogue's. None at all (so no
+    rollover is ever inferred) where neither bounds it."""
+    catalogue, declared = _rate_schedule(equipment, metric, births)
+    per_ms = [(ts, None if rate is None else rate / _MS_PER_H) for ts, _, rate in declared]
+    return Limits(None if catalogue is None else catalogue / _MS_PER_H, tuple(per_ms))
+
+
+def _rate_schedule(equipment: EquipmentType, metric: str, births: Sequence[LifeEvent]
+                   ) -> tuple[Decimal | None, list[tuple[int, str, Decimal | None]]]:
+    """The catalogue maximum per hour, and from each birth on the rate in force per hour
+    with its source (`birth` when the declaration is the tighter or only bound)."""
     gauge = RATE_GAUGES.get(metric)
     spec = metric_spec(equipment, gauge) if gauge else None
-    if spec is None:
-        return Limits()
-    return Limits(Decimal(str(spec.maximum)) / _MS_PER_H)
+    catalogue = Decimal(str(spec.maximum)) if spec is not None else None
+    schedule: list[tuple[int, str, Decimal | None]] = []
+    for birth in births:
+        declared = birth.maximum(gauge) if gauge else None
+        if declared is not None and (catalogue is None or declared <= catalogue):
+            schedule.append((birth.ts, "birth", declared))
+        else:
+            schedule.append((birth.ts, "catalogue", catalogue))
+    return catalogue, schedule
+
+
+def limits_in_force(inputs: SiteInputs, bounds: tuple[int, int]) -> dict[str, Any]:
+    """Per bounded register (`line/device/metric`), each maximum rate in force during
+    `bounds` with its source (`catalogue` or `birth`), per hour: what a record keeps so
+    that an auditor sees which bound judged its rollovers."""
+    start, end = bounds
+    found: dict[str, set[tuple[str, Decimal]]] = defaultdict(set)
+    for register in inputs.registers:
+        births = inputs.devices.get(register.device.key, UNKNOWN).births
+        catalogue, schedule = _rate_schedule(register.device.type, register.metric, births)
+        before = [(source, rate) for ts, source, rate in schedule if ts <= start]
+        in_force = [before[-1] if before else ("catalogue", catalogue),
+                    *((source, rate) for ts, source, rate in schedule if start < ts < end)]
+        key = f"{register.device.line}/{register.device.device}/{register.metric}"
+        found[key] |= {(source, rate) for source, rate in in_force if rate is not None}
+    return {key: [{"source": source, "max_per_h": rate} for source, rate in sorted(used)]
+            for key, used in sorted(found.items()) if used}
 
 
 def register_increase(equipment: EquipmentType | None, metric: str,
@@ -110,6 +148,11 @@ class Device:
         domain = CATALOGUE[self.type].domain
         return domain.value if domain else None
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """Line and device: how lifecycle points (deaths carry no type) name it."""
+        return self.line, self.device
+
 
 @dataclass(frozen=True, slots=True)
 class Register:
@@ -122,13 +165,15 @@ class Register:
 
 @dataclass(frozen=True, slots=True)
 class SiteInputs:
-    """Everything read for one site and window: counters and power gauges per device."""
+    """Everything read for one site and window: counters and power gauges per device, and
+    what each device said of itself (births, deaths, `state`) by line and device."""
 
     site: str
     start_ms: int
     end_ms: int
     registers: tuple[Register, ...]
     power: Mapping[Device, tuple[Reading, ...]] = field(default_factory=dict)
+    devices: Mapping[tuple[str, str], DeviceState] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +207,7 @@ class Measured:
     duration_ms: int = 0
     substituted: Decimal = ZERO
     methods: Mapping[str, Decimal] = field(default_factory=dict)
-    """Substituted amount by method (gap_bridged, redundant_meter, estimated)."""
+    """Substituted amount by method (gap_bridged, redundant_meter, estimated, state_off)."""
     lacking: tuple[tuple[int, int], ...] = ()
     """Time not measured directly, as [start, end) spans."""
 
@@ -175,14 +220,14 @@ class Measured:
                         (*self.lacking, *other.lacking))
 
     @classmethod
-    def of(cls, result: IntervalResult, filled: Decimal = ZERO,
-           method: Flag | None = None) -> Measured:
-        """`filled` is the part of `result.substituted` obtained by `method`; the rest
-        bridged gaps."""
+    def of(cls, result: IntervalResult) -> Measured:
+        """Substitutions by method: each fill of uncovered time (`result.filled`, listed
+        even at zero: a `state_off` zero is a substitution too), the rest bridged gaps."""
+        filled = sum((amount for _, amount in result.filled), ZERO)
         methods = {Flag.GAP_BRIDGED.value: result.substituted - filled} if (
             result.substituted > filled) else {}
-        if method is not None and filled > 0:
-            methods[method.value] = filled
+        for method, amount in result.filled:
+            methods[method.value] = methods.get(method.value, ZERO) + amount
         return cls(result.amount, result.covered_ms, result.end - result.start,
                    result.substituted, methods, result.lacking)
 
@@ -215,20 +260,21 @@ def total(activities: Iterable[Activity]) -> Activity:
 def device_activities(inputs: SiteInputs, bounds: tuple[int, int],
                       params: Params) -> dict[Device, Activity]:
     """Activity of every primary device over `bounds`, substitutions applied."""
+    states = {r.device: inputs.devices.get(r.device.key, UNKNOWN) for r in inputs.registers}
     segs = {id(r): segments(r.readings, r.events, params.max_gap_ms,
-                            limits_of(r.device.type, r.metric)) for r in inputs.registers}
+                            limits_of(r.device.type, r.metric, states[r.device].births))
+            for r in inputs.registers}
     primary, redundant = _split(inputs.registers)
     per_device: dict[Device, list[Activity]] = defaultdict(list)
     for register in primary:
-        measured = apportion(segs[id(register)], bounds)
-        result, method = measured, None
-        if measured.uncovered:
+        result = apportion(segs[id(register)], bounds)
+        if result.uncovered:
             peers = [r for r in primary if _same_place(r, register) and r is not register]
             meters = [r for r in redundant if _same_place(r, register)]
-            result, method = _fill(measured, segs[id(register)], [segs[id(m)] for m in meters],
-                                   [segs[id(p)] for p in peers], params.max_edge_estimate_ms)
-        filled = result.substituted - measured.substituted
-        per_device[register.device].append(_activity(register, result, filled, method))
+            result = _fill(result, segs[id(register)], [segs[id(m)] for m in meters],
+                           [segs[id(p)] for p in peers], params.max_edge_estimate_ms,
+                           states[register.device])
+        per_device[register.device].append(_activity(register, result))
     checked = {d: _power_check(d, acts, inputs.power.get(d, ()), bounds, params)
                for d, acts in per_device.items()}
     return dict(sorted(checked.items()))
@@ -245,13 +291,15 @@ def _same_place(a: Register, b: Register) -> bool:
 
 
 def _fill(result: IntervalResult, own: Sequence[Segment], meters: Sequence[Sequence[Segment]],
-          peers: Sequence[Sequence[Segment]], edge_ms: int) -> tuple[IntervalResult, Flag]:
-    """Uncovered time from a redundant meter less its other consumers, else an estimate."""
+          peers: Sequence[Sequence[Segment]], edge_ms: int,
+          device: DeviceState) -> IntervalResult:
+    """Uncovered time from a redundant meter less its other consumers, else what the
+    register's data and the device's own state support."""
     for meter in meters:
         amount = _meter_share(result.uncovered, meter, peers)
         if amount is not None:
-            return substitute(result, amount, Flag.REDUNDANT_METER), Flag.REDUNDANT_METER
-    return estimate(result, own, edge_ms), Flag.ESTIMATED
+            return substitute(result, amount, Flag.REDUNDANT_METER)
+    return estimate(result, own, edge_ms, device)
 
 
 def _meter_share(windows: Sequence[tuple[int, int]], meter: Sequence[Segment],
@@ -265,11 +313,10 @@ def _meter_share(windows: Sequence[tuple[int, int]], meter: Sequence[Segment],
     return amount
 
 
-def _activity(register: Register, result: IntervalResult, filled: Decimal,
-              method: Flag | None) -> Activity:
+def _activity(register: Register, result: IntervalResult) -> Activity:
     events = tuple(LoggedEvent(e.ts, register.device.device, register.metric, e.flag.value,
                                e.detail) for e in result.events)
-    return Activity({register.quantity: Measured.of(result, filled, method)},
+    return Activity({register.quantity: Measured.of(result)},
                     frozenset(f.value for f in result.flags), events)
 
 
@@ -310,11 +357,19 @@ def slice_inputs(inputs: SiteInputs, start: int, end: int, horizon_ms: int) -> S
         for r in inputs.registers)
     kept = tuple(r for r in registers if r.readings)
     power = {d: _inside(readings, start, end) for d, readings in inputs.power.items()}
-    return SiteInputs(inputs.site, start, end, kept, {d: p for d, p in power.items() if p})
+    devices = {key: DeviceState(lifecycle_window(state.lifecycle, start - horizon_ms,
+                                                 end + horizon_ms),
+                                _edge_readings(state.states, start, end, horizon_ms))
+               for key, state in inputs.devices.items()}
+    return SiteInputs(inputs.site, start, end, kept, {d: p for d, p in power.items() if p},
+                      {k: d for k, d in devices.items() if d.lifecycle or d.states})
 
 
-def _edge_readings(readings: Sequence[Reading], start: int, end: int,
-                   horizon_ms: int) -> tuple[Reading, ...]:
+_Timed = TypeVar("_Timed", bound=Reading | StateReading)
+
+
+def _edge_readings(readings: Sequence[_Timed], start: int, end: int,
+                   horizon_ms: int) -> tuple[_Timed, ...]:
     """Those in [start, end), with the last one before and the first one after within the
     horizon. Readings are in time order: a day's quarters are cut by bisection, not scans."""
     first = bisect_left(readings, start, key=_time)
@@ -329,5 +384,5 @@ def _inside(readings: Sequence[Reading], start: int, end: int) -> tuple[Reading,
     return tuple(readings[first:bisect_left(readings, end, lo=first, key=_time)])
 
 
-def _time(reading: Reading) -> int:
+def _time(reading: Reading | StateReading) -> int:
     return reading.ts

@@ -17,6 +17,7 @@ from carbon.activity import (
     SiteInputs,
     combine,
     device_activities,
+    limits_in_force,
 )
 from carbon.canonical import canonical, decimal_text, digest, digest_plain, plain
 from carbon.figures import Basis, Convention, FactorSet, Row, figure_rows, missing_factors
@@ -72,23 +73,41 @@ def inputs_payload(inputs: SiteInputs) -> dict[str, Any]:
         "power": [{"line": d.line, "device": d.device,
                    "readings": [[x.ts, decimal_text(x.value)] for x in p]}
                   for d, p in sorted(inputs.power.items())],
-    }
+    } | _devices_payload(inputs)
 
 
-Memo = dict[tuple[int, int], tuple[dict[Device, Activity], str]]
-"""Each chunk's activities and inputs digest by its bounds: the quarters of a day are
-computed once and summed into its hours and the day itself."""
+def _devices_payload(inputs: SiteInputs) -> dict[str, Any]:
+    """Births, deaths and states, when there are any: they decide rollovers and gaps too.
+    Absent otherwise, so that inputs without them keep the digest they had before."""
+    if not inputs.devices:
+        return {}
+    return {"devices": [
+        {"line": line, "device": device,
+         "lifecycle": [plain([e.ts, e.born, e.session, [[g, m] for g, m in e.maxima]])
+                       for e in state.lifecycle],
+         "states": [[x.ts, x.value] for x in state.states]}
+        for (line, device), state in sorted(inputs.devices.items())]}
+
+
+Limits = dict[str, Any]
+Memo = dict[tuple[int, int], tuple[dict[Device, Activity], str, Limits]]
+"""Each chunk's activities, inputs digest and maximum rates in force by its bounds: the
+quarters of a day are computed once and summed into its hours and the day itself."""
 
 
 def compute(period: Period, chunks: Iterable[SiteInputs], registry: Registry,
             accounting: Accounting, tz: ZoneInfo, memo: Memo | None = None) -> Computation:
     """Figures for `period` from consecutive input chunks (its quarters) that tile it."""
     digests: list[str] = []
+    limits: dict[str, list[Any]] = {}
 
     def activities() -> Iterator[dict[Device, Activity]]:
         for chunk in chunks:
-            found, chunk_digest = _chunk(chunk, accounting.params, memo)
+            found, chunk_digest, chunk_limits = _chunk(chunk, accounting.params, memo)
             digests.append(chunk_digest)
+            for key, used in chunk_limits.items():
+                known = limits.setdefault(key, [])
+                known += [entry for entry in used if entry not in known]
             yield found
 
     with localcontext(DECIMAL_CONTEXT):
@@ -108,7 +127,7 @@ def compute(period: Period, chunks: Iterable[SiteInputs], registry: Registry,
         "inputs_digest": digests[0] if len(digests) == 1 else digest(digests),
         "factor_ids": [f.id for f in factors.used()],
         "factor_values": [factor_value(f) for f in factors.used()],
-        "method": method_payload(accounting),
+        "method": method_payload(accounting, limits),
         "quality": quality,
         "registry_version": registry.version,
         "code_version": accounting.code_version,
@@ -130,19 +149,26 @@ def factor_value(factor: Factor) -> dict[str, Any]:
             "use_class": factor.use_class, "url": factor.url}
 
 
-def method_payload(accounting: Accounting) -> dict[str, Any]:
-    """The method parameters a record was computed with (compared on recalculation)."""
-    return {"params": accounting.params, "region": accounting.region,
-            "electricity_convention": accounting.convention, "basis": accounting.basis}
+def method_payload(accounting: Accounting,
+                   limits: Limits | None = None) -> dict[str, Any]:
+    """The method parameters a record was computed with (compared on recalculation), with
+    the maximum rate each register was judged by and its source (catalogue or birth)."""
+    payload = {"params": accounting.params, "region": accounting.region,
+               "electricity_convention": accounting.convention, "basis": accounting.basis}
+    if limits is not None:
+        payload["limits"] = {key: sorted(used, key=canonical)
+                             for key, used in sorted(limits.items())}
+    return payload
 
 
 def _chunk(chunk: SiteInputs, params: Params,
-           memo: Memo | None) -> tuple[dict[Device, Activity], str]:
+           memo: Memo | None) -> tuple[dict[Device, Activity], str, Limits]:
     key = (chunk.start_ms, chunk.end_ms)
     if memo is not None and key in memo:
         return memo[key]
     with localcontext(DECIMAL_CONTEXT):
-        found = device_activities(chunk, key, params), digest_plain(inputs_payload(chunk))
+        found = (device_activities(chunk, key, params), digest_plain(inputs_payload(chunk)),
+                 limits_in_force(chunk, key))
     if memo is not None:
         memo[key] = found
     return found

@@ -18,7 +18,8 @@ meter replacement, rollover) or, without one:
 
 - a *rollover* only when the drop fits the register's span (it showed the top digits of a
   power of ten and restarted low) and the energy this implies fits the device's plausible
-  maximum rate over the interval (`Limits.max_rate_per_ms`, from the catalogue);
+  maximum rate over the interval (`Limits.rate_at`: the catalogue's, or the tighter one
+  the device declared in its birth);
 - a *restart* (undeclared reset or replacement) when it fell below half its value and the
   next reading confirms the new level; the new meter's start reading is never consumption:
   the amount across the restart is unknown (uncovered, so substituted and flagged);
@@ -34,10 +35,13 @@ Every case is a logged `MeterEvent` and a flag on the interval.
 from __future__ import annotations
 
 import itertools
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
+
+from carbon.lifecycle import UNKNOWN, DeviceState
 
 ZERO = Decimal(0)
 _NEAR_TOP = Decimal("0.9")
@@ -69,6 +73,8 @@ class Flag(StrEnum):
     UNCOVERED = "uncovered"
     REDUNDANT_METER = "redundant_meter"
     ESTIMATED = "estimated"
+    STATE_OFF = "state_off"
+    DEVICE_ABSENT = "device_absent"
     POWER_MISMATCH = "power_mismatch"
 
 
@@ -99,17 +105,32 @@ class Limits:
     """What is physically possible for one register: its plausible maximum rate."""
 
     max_rate_per_ms: Decimal | None = None
+    declared: tuple[tuple[int, Decimal | None], ...] = ()
+    """The rate in force from each of the device's births on, in time order (the tighter of
+    its declaration and `max_rate_per_ms`); before the first, `max_rate_per_ms`."""
+
+    def rate_at(self, ts: int) -> Decimal | None:
+        """The maximum rate in force at `ts`: that of the latest birth at or before it."""
+        at = bisect_right(self.declared, ts, key=_first)
+        return self.declared[at - 1][1] if at else self.max_rate_per_ms
 
     def allows(self, amount: Decimal, start: int, end: int) -> bool:
-        """Whether `amount` fits in [start, end) at the maximum rate (unknown rate: no)."""
-        if self.max_rate_per_ms is None:
+        """Whether `amount` fits in [start, end) at the maximum rate in force at `start`
+        (unknown rate: no)."""
+        rate = self.rate_at(start) if self.declared else self.max_rate_per_ms
+        if rate is None:
             return False
         window = max(end - start, _MIN_RATE_WINDOW_MS)
-        return amount <= self.max_rate_per_ms * window * _RATE_SLACK
+        return amount <= rate * window * _RATE_SLACK
 
     def plausible_increase(self, amount: Decimal, start: int, end: int) -> bool:
         """An increase is implausible only when a known maximum rate rules it out."""
-        return self.max_rate_per_ms is None or self.allows(amount, start, end)
+        rate = self.rate_at(start) if self.declared else self.max_rate_per_ms
+        return rate is None or self.allows(amount, start, end)
+
+
+def _first(entry: tuple[int, Decimal | None]) -> int:
+    return entry[0]
 
 
 NO_LIMITS = Limits()
@@ -158,6 +179,8 @@ class IntervalResult:
     events: tuple[MeterEvent, ...] = ()
     lacking: tuple[tuple[int, int], ...] = ()
     """Time not measured directly: uncovered, or inside a gap whose spread is estimated."""
+    filled: tuple[tuple[Flag, Decimal], ...] = ()
+    """Each substitution of uncovered time: its method and amount (zero for `state_off`)."""
 
     @property
     def coverage(self) -> Decimal:
@@ -278,7 +301,9 @@ def _suspicious(ref: Reading, after: Reading, following: Sequence[Reading], limi
     if not confirmed:
         return None, [MeterEvent(after.ts, Flag.BACKWARDS if flag is Flag.RESET_UNDECLARED
                                  else Flag.JUMP, f"{seen}: reading skipped")], True
-    return ZERO, [MeterEvent(ref.ts, flag, f"{seen}: amount across it unknown")], False
+    # Dated when the new level appeared: a quarter whose first reading it is logs it (the
+    # reading before may be the previous quarter's, which could not confirm it).
+    return ZERO, [MeterEvent(after.ts, flag, f"{seen}: amount across it unknown")], False
 
 
 def _near(moments: Sequence[int], ts: int) -> bool:
@@ -348,39 +373,60 @@ def substitute(result: IntervalResult, amount: Decimal, how: Flag) -> IntervalRe
     """Fill the uncovered time with `amount` obtained by `how` (redundant meter or estimate)."""
     return replace(result, amount=result.amount + amount,
                    substituted=result.substituted + amount, uncovered=(),
-                   flags=(result.flags - {Flag.UNCOVERED}) | {how})
+                   flags=(result.flags - {Flag.UNCOVERED}) | {how},
+                   filled=(*result.filled, (how, amount)))
 
 
-def estimate(result: IntervalResult, segs: Sequence[Segment], edge_ms: int) -> IntervalResult:
-    """Fill uncovered time with what the register's own data supports, and no more.
+def estimate(result: IntervalResult, segs: Sequence[Segment], edge_ms: int,
+             device: DeviceState = UNKNOWN) -> IntervalResult:
+    """Fill uncovered time with what the register's own data and the device's own state
+    support, and no more.
 
-    Inside the span of its readings (an unknown amount across a restart or a jump): the mean
-    rate. Before its first reading or after its last (the device was not reporting: not yet
-    born, offline, dead): the rate of its nearest `edge_ms` of data, for at most `edge_ms`;
-    the rest stays uncovered, counted as nothing, and lowers the coverage. An off device's
-    edge rate is zero, so no energy is invented at the edges of a day.
+    Time when the device was not born yet or dead gets nothing (`device_absent`): it stays
+    uncovered. Where the device last said it was off (before its first report: first said),
+    zero (`state_off`). Otherwise, inside the span of its readings (an unknown amount across
+    a restart or a jump): the mean rate. Before its first reading or after its last (the
+    device was not reporting): the rate of its nearest `edge_ms` of data, for at most
+    `edge_ms`; the rest stays uncovered, counted as nothing, and lowers the coverage.
     """
     spans = [s for s in segs if s.end > s.start]
     if not spans:
         return result
     first, last = spans[0].start, spans[-1].end
-    amount, left = ZERO, []
+    amount, left, flags = ZERO, list[tuple[int, int]](), set[Flag]()
     for lo, hi in result.uncovered:
-        if first <= lo and hi <= last:
-            amount += mean_rate(spans) * (hi - lo)
-        elif hi <= first:
-            start = max(lo, first - edge_ms)
-            amount += mean_rate(s for s in spans if s.start < first + edge_ms) * (hi - start)
-            left += [(lo, start)] if start > lo else []
-        else:
-            stop = min(hi, last + edge_ms)
-            amount += mean_rate(s for s in spans if s.end > last - edge_ms) * (stop - lo)
-            left += [(stop, hi)] if hi > stop else []
-    flags = (result.flags - {Flag.UNCOVERED}) | {Flag.ESTIMATED} | (
-        {Flag.UNCOVERED} if left else set())
+        for a, b, alive in device.presence(lo, hi):
+            if not alive:
+                left.append((a, b))
+                flags.add(Flag.DEVICE_ABSENT)
+                continue
+            start, stop, near = _edge_window(a, b, spans, first, last, edge_ms)
+            left += [(x, y) for x, y in ((a, start), (stop, b)) if y > x]
+            if stop <= start:
+                continue
+            if device.off(a, b):
+                flags.add(Flag.STATE_OFF)
+            else:
+                flags.add(Flag.ESTIMATED)
+                amount += mean_rate(near) * (stop - start)
+    filled = tuple((f, amount if f is Flag.ESTIMATED else ZERO)
+                   for f in (Flag.ESTIMATED, Flag.STATE_OFF) if f in flags)
+    flags |= {Flag.UNCOVERED} if left else set()
     return replace(result, amount=result.amount + amount,
-                   substituted=result.substituted + amount, uncovered=tuple(left),
-                   flags=frozenset(flags))
+                   substituted=result.substituted + amount, uncovered=tuple(sorted(left)),
+                   flags=frozenset((result.flags - {Flag.UNCOVERED}) | flags),
+                   filled=(*result.filled, *filled))
+
+
+def _edge_window(lo: int, hi: int, spans: Sequence[Segment], first: int, last: int,
+                 edge_ms: int) -> tuple[int, int, list[Segment]]:
+    """The part of [lo, hi) an estimate may fill, and the segments whose rate it takes."""
+    if first <= lo and hi <= last:
+        return lo, hi, list(spans)
+    if hi <= first:
+        start = min(max(lo, first - edge_ms), hi)
+        return start, hi, [s for s in spans if s.start < first + edge_ms]
+    return lo, max(min(hi, last + edge_ms), lo), [s for s in spans if s.end > last - edge_ms]
 
 
 def mean_rate(segs: Iterable[Segment]) -> Decimal:

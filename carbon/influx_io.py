@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol, get_args
 
@@ -22,16 +23,26 @@ from carbon.activity import (
 )
 from carbon.counters import CounterEvent, EventKind, Reading
 from carbon.figures import Row
+from carbon.lifecycle import DeviceState, LifeEvent, StateReading
 from carbon.periods import Period
 from carbon.quality import Verdict
 from contract.catalogue import EquipmentType
-from contract.points import DEVICE_EVENT, ENERGY_CARBON, TELEMETRY, FieldValue, Point
+from contract.points import (
+    DEVICE_EVENT,
+    ENERGY_CARBON,
+    LIFECYCLE,
+    MAX_PREFIX,
+    TELEMETRY,
+    FieldValue,
+    Point,
+)
 
 MEASUREMENT = ENERGY_CARBON
 _NS = 1_000_000
 _GROUP = "GROUP BY line, device, device_type"
 _EVENT_KINDS = {k.value: k for k in EventKind}
 _ALL = "*"  # events that concern every register of a device
+STATE = "state"  # the catalogue's operating state metric (off, idle, running, ...)
 
 
 class Query(Protocol):
@@ -44,11 +55,14 @@ class PointSink(Protocol):
 
 
 class TelemetryReader:
-    """Reads one site's counters, power gauges and counter events for a window.
+    """Reads one site's counters, power gauges, states, counter events and lifecycle for a
+    window.
 
-    Besides the readings inside [start, end) it fetches each register's last reading before
-    `start` and first reading from `end` on, within `horizon_ms`, so that a difference across
-    the window's edges (or a gap spanning them) is exact.
+    Besides the readings inside [start, end) it fetches each register's (and each device's
+    state's) last reading before `start` and first reading from `end` on, within
+    `horizon_ms`, so that a difference across the window's edges (or a gap spanning them) is
+    exact; and each device's births and deaths within the horizon, with its last birth and
+    last death before it, however old (`lifecycle_window`).
     """
 
     def __init__(self, ql: Query, horizon_ms: int) -> None:
@@ -68,10 +82,13 @@ class TelemetryReader:
         rows = [*self._select("last", site, before), *self._window(site, start_ms, end_ms),
                 *self._select("first", site, after)]
         events = self._events(site, before[0], after[1])
-        return _assemble(site, start_ms, end_ms, rows, events, self._roles, self._power)
+        inputs = _assemble(site, start_ms, end_ms, rows, events, self._roles, self._power)
+        lifecycle = _lifecycle(self._lifecycle(site, before[0], after[1]))
+        return replace(inputs, devices=_devices(rows, lifecycle))
 
     def _window(self, site: str, start: int, end: int) -> list[Series]:
-        fields = ", ".join(quote_identifier(f) for f in (*self._counters, *self._power))
+        fields = ", ".join(quote_identifier(f)
+                           for f in (*self._counters, *self._power, STATE))
         return self._ql.query(
             f"SELECT {fields} FROM {TELEMETRY} WHERE site = $site AND time >= $start "
             f"AND time < $end {_GROUP}", _params(site, start, end))
@@ -80,8 +97,20 @@ class TelemetryReader:
         statements = "; ".join(
             f"SELECT {selector}({quote_identifier(f)}) AS {quote_identifier(f)} FROM {TELEMETRY} "
             f"WHERE site = $site AND time >= $start AND time < $end {_GROUP}"
-            for f in self._counters)
+            for f in (*self._counters, STATE))
         return self._ql.query(statements, _params(site, *window))
+
+    def _lifecycle(self, site: str, start: int, end: int) -> list[Series]:
+        """Births and deaths in [start, end), and each device's last birth and last death
+        before `start` (one statement each; LIMIT applies per device)."""
+        where = f"FROM {LIFECYCLE} WHERE site = $site"
+        last = (f"SELECT * {where} AND event = $kind AND time < $start GROUP BY line, device "
+                "ORDER BY time DESC LIMIT 1")
+        found = [*self._ql.query(last, {**_params(site, start, end), "kind": "birth"}),
+                 *self._ql.query(last, {**_params(site, start, end), "kind": "death"})]
+        return [*found, *self._ql.query(
+            f"SELECT * {where} AND time >= $start AND time < $end GROUP BY line, device",
+            _params(site, start, end))]
 
     def _events(self, site: str, start: int, end: int) -> list[Series]:
         return self._ql.query(
@@ -122,6 +151,42 @@ def _assemble(site: str, start: int, end: int, series: Iterable[Series],
     gauges = {d: tuple(v for _, v in sorted(r.items()))
               for (d, m), r in sorted(readings.items()) if m in power}
     return SiteInputs(site, start, end, registers, gauges)
+
+
+def _devices(series: Iterable[Series], lifecycle: Mapping[tuple[str, str], tuple[LifeEvent, ...]]
+             ) -> dict[tuple[str, str], DeviceState]:
+    """Per line and device, its lifecycle and its `state` readings in time order."""
+    states: dict[tuple[str, str], dict[int, StateReading]] = defaultdict(dict)
+    for s in series:
+        if STATE not in s.columns or "line" not in s.tags or "device" not in s.tags:
+            continue
+        at, column = s.columns.index("time"), s.columns.index(STATE)
+        key = (s.tags["line"], s.tags["device"])
+        for row in s.values:
+            if isinstance(row[column], str):
+                states[key][int(row[at])] = StateReading(int(row[at]), row[column])
+    keys = sorted({*states, *lifecycle})
+    return {k: DeviceState(lifecycle.get(k, ()),
+                           tuple(v for _, v in sorted(states.get(k, {}).items())))
+            for k in keys}
+
+
+def _lifecycle(series: Iterable[Series]) -> dict[tuple[str, str], tuple[LifeEvent, ...]]:
+    found: dict[tuple[str, str], dict[tuple[int, bool], LifeEvent]] = defaultdict(dict)
+    for s in series:
+        for record in s.records():
+            event, session = record.get("event"), record.get("session")
+            if event not in ("birth", "death") or not isinstance(session, int | float):
+                continue
+            maxima = tuple(sorted(
+                (name.removeprefix(MAX_PREFIX), Decimal(str(value)))
+                for name, value in record.items()
+                if name.startswith(MAX_PREFIX) and isinstance(value, int | float)
+                and not isinstance(value, bool)))
+            ts = int(record["time"])
+            found[record["line"], record["device"]][ts, event == "birth"] = LifeEvent(
+                ts, event == "birth", int(session), maxima)
+    return {k: tuple(sorted(v.values())) for k, v in sorted(found.items())}
 
 
 def _device(tags: Mapping[str, str]) -> Device | None:

@@ -74,7 +74,7 @@ def _substitutions(devices: Mapping[Device, Activity]) -> list[dict[str, Any]]:
              "unit": UNITS.get(quantity, quantity), "quantity": quantity}
             for d, activity in devices.items()
             for quantity, measured in sorted(activity.quantities.items())
-            for method, amount in sorted(measured.methods.items()) if amount != 0]
+            for method, amount in sorted(measured.methods.items())]
 
 
 def _anomalies(devices: Mapping[Device, Activity]) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from contract.catalogue import CUSTOM_PREFIX
+from contract.catalogue import CUSTOM_PREFIX, MetricKind
 from contract.messages import (
     INT64_MAX,
     BirthMessage,
@@ -70,13 +70,24 @@ def to_points(topic: Topic, message: Message, received_ms: int) -> list[Point]:
         return [Point(LIFECYCLE, device_tags(topic.device, message.device_type.value), {
             "event": "birth", "session": message.session, "next_seq": message.next_seq,
             "agent_version": message.agent.version, "firmware": message.agent.firmware,
-            "metrics": len(message.metrics)}, message.ts)]
+            "metrics": len(message.metrics), **declared_maxima(message)}, message.ts)]
     if isinstance(message, DeathMessage):
         return [Point(LIFECYCLE, device_tags(topic.device), {"event": "death",
                       "session": message.session}, received_ms)]
     if isinstance(message, StatusMessage):
         return [_status_point(topic, message)]
     return [_event_point(topic, message)]
+
+
+# A birth's declared maximum of each gauge, as `max_<gauge>`: the fastest the device says it
+# can go, which the carbon engine uses (with the catalogue's) to judge a register's rollover.
+MAX_PREFIX = "max_"
+
+
+def declared_maxima(message: BirthMessage) -> dict[str, FieldValue]:
+    """`max_<name>` for every gauge the birth declares a maximum for (a float field)."""
+    return {MAX_PREFIX + m.name: float(m.maximum) for m in message.metrics
+            if m.kind is MetricKind.GAUGE and m.maximum is not None}
 
 
 @lru_cache(maxsize=65_536)

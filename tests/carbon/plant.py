@@ -26,9 +26,11 @@ from carbon.activity import (
     slice_inputs,
 )
 from carbon.counters import CounterEvent, EventKind, Reading
+from carbon.lifecycle import DeviceState, LifeEvent, StateReading
 from carbon.periods import Period, parse_period
-from contract.catalogue import EquipmentType
-from contract.points import DEVICE_EVENT, TELEMETRY, Point
+from contract.catalogue import CATALOGUE, EquipmentType, MetricKind
+from contract.messages import AgentInfo, BirthMessage, MetricDeclaration
+from contract.points import DEVICE_EVENT, LIFECYCLE, TELEMETRY, Point, declared_maxima
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY: Period = parse_period("2026-10-05", TZ)
@@ -54,6 +56,8 @@ class Plant:
     site: str
     readings: dict[tuple[Device, str], list[Reading]] = field(default_factory=dict)
     events: list[tuple[Device, str, CounterEvent]] = field(default_factory=list)
+    lifecycle: list[tuple[Device, LifeEvent]] = field(default_factory=list)
+    states: dict[Device, list[StateReading]] = field(default_factory=dict)
 
     @classmethod
     def day(cls, site: str) -> Plant:
@@ -91,6 +95,22 @@ class Plant:
                                          for r in values]
         self.events.append((device, metric, CounterEvent(at_ms, EventKind.ROLLOVER, size)))
 
+    def birth(self, device: Device, ts: int, session: int = 1,
+              maxima: Mapping[str, float] | None = None) -> None:
+        """The device connects, declaring these gauge maxima (as the contract stores them)."""
+        declared = declared_maxima(birth_message(device, ts, session, maxima or {}))
+        self.lifecycle.append((device, LifeEvent(ts, True, session, tuple(sorted(
+            (name.removeprefix("max_"), Decimal(str(value)))
+            for name, value in declared.items())))))
+
+    def death(self, device: Device, ts: int, session: int = 1) -> None:
+        self.lifecycle.append((device, LifeEvent(ts, False, session)))
+
+    def state(self, device: Device, ts: int, value: str) -> None:
+        """The device reports its operating state (a reading time, or a time of its own)."""
+        self.states.setdefault(device, []).append(StateReading(ts, value))
+        self.states[device].sort()
+
     def inputs(self, start_ms: int, end_ms: int) -> SiteInputs:
         """What a TelemetryReader would read for [start_ms, end_ms)."""
         quantities = counter_metrics()
@@ -102,7 +122,10 @@ class Plant:
         power = {d: tuple(v) for (d, m), v in sorted(self.readings.items(),
                                                      key=lambda x: (x[0][0], x[0][1]))
                  if m == "power_kw"}
-        everything = SiteInputs(self.site, start_ms, end_ms, registers, power)
+        devices = {d.key: DeviceState(tuple(sorted(e for dd, e in self.lifecycle if dd == d)),
+                                      tuple(self.states.get(d, ())))
+                   for d in {*self.states, *(d for d, _ in self.lifecycle)}}
+        everything = SiteInputs(self.site, start_ms, end_ms, registers, power, devices)
         return slice_inputs(everything, start_ms, end_ms, HORIZON)
 
     def points(self) -> list[Point]:
@@ -111,11 +134,37 @@ class Plant:
         for (device, metric), values in self.readings.items():
             for reading in values:
                 rows.setdefault((device, reading.ts), {})[metric] = float(reading.value)
+        for device, states in self.states.items():
+            for state in states:
+                rows.setdefault((device, state.ts), {})["state"] = state.value
         telemetry = [Point(TELEMETRY, _tags(self.site, d, with_type=True), fields, ts)
                      for (d, ts), fields in sorted(rows.items(), key=lambda x: (x[0][0], x[0][1]))]
         return telemetry + [Point(DEVICE_EVENT, _tags(self.site, d, with_type=False),
                                   {"event": e.kind.value, "metric": m, "detail": "",
-                                   **_event_values(e)}, e.ts) for d, m, e in self.events]
+                                   **_event_values(e)}, e.ts) for d, m, e in self.events
+                            ] + [_life_point(self.site, d, e) for d, e in self.lifecycle]
+
+
+def birth_message(device: Device, ts: int, session: int,
+                  maxima: Mapping[str, float]) -> BirthMessage:
+    """A birth declaring every catalogue metric of the device, gauges with `maxima`."""
+    metrics = [MetricDeclaration(name=m.name, unit=m.unit, kind=m.kind, period_s=60,
+                                 maximum=maxima.get(m.name) if m.kind is MetricKind.GAUGE
+                                 else None)
+               for m in CATALOGUE[device.type].metrics]
+    return BirthMessage(ts=ts, session=session, device_type=device.type, next_seq=0,
+                        agent=AgentInfo(name="plant", version="1"), metrics=metrics)
+
+
+def _life_point(site: str, device: Device, event: LifeEvent) -> Point:
+    """As `contract.to_points` maps a birth (with its type and maxima) or a death."""
+    if not event.born:
+        return Point(LIFECYCLE, _tags(site, device, with_type=False),
+                     {"event": "death", "session": event.session}, event.ts)
+    maxima = declared_maxima(birth_message(device, event.ts, event.session,
+                                           {g: float(m) for g, m in event.maxima}))
+    return Point(LIFECYCLE, _tags(site, device, with_type=True),
+                 {"event": "birth", "session": event.session, **maxima}, event.ts)
 
 
 def _event_values(event: CounterEvent) -> dict[str, float | int | str | bool]:

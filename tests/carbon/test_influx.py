@@ -15,6 +15,7 @@ from adapters.influx import InfluxQL, InfluxSettings, PointWriter
 from carbon.activity import slice_inputs
 from carbon.cli import app
 from carbon.closing import inputs_payload
+from carbon.counters import Reading
 from carbon.influx_io import MEASUREMENT, TelemetryReader
 from carbon.periods import Granularity, parse_period, sub_periods
 from carbon.service import Runner, build
@@ -60,15 +61,31 @@ def test_reader_returns_what_was_written(influx: InfluxSettings, ql: InfluxQL,
     plant = Plant.day(unique_site)
     plant.reset(CRUSHER, "energy_kwh", DAY.start_ms + 600 * MIN)
     plant.roll_over(FURNACE, "gas_nm3", Decimal(3000))
+    # Births long before the day and inside it, deaths of two sessions, states.
+    plant.birth(CRUSHER, DAY.start_ms - 30 * HORIZON, session=1, maxima={"power_kw": 900})
+    plant.death(CRUSHER, DAY.start_ms - 20 * HORIZON, session=1)
+    plant.birth(CRUSHER, DAY.start_ms - 2 * HORIZON, session=2, maxima={"power_kw": 800,
+                                                                       "feed_rate_tph": 300})
+    plant.birth(FURNACE, DAY.start_ms + 90 * MIN, session=7)
+    plant.death(FURNACE, DAY.start_ms + 600 * MIN, session=7)
+    for minute, state in ((-5, "idle"), (0, "running"), (700, "off"), (1445, "running")):
+        plant.state(CRUSHER, DAY.start_ms + minute * MIN, state)
     write(influx, plant)
     reader = TelemetryReader(ql, HORIZON)
     assert reader.sites() == [unique_site]
     day = reader.read(unique_site, DAY.start_ms, DAY.end_ms)
     assert inputs_payload(day) == inputs_payload(plant.inputs(DAY.start_ms, DAY.end_ms))
+    crusher = day.devices[CRUSHER.key]
+    assert [(e.ts, e.born, e.session) for e in crusher.lifecycle] == [
+        (DAY.start_ms - 20 * HORIZON, False, 1), (DAY.start_ms - 2 * HORIZON, True, 2)]
+    assert crusher.lifecycle[1].maxima == (("feed_rate_tph", 300), ("power_kw", 800))
+    assert [s.value for s in crusher.states] == ["idle", "running", "off", "running"]
     # A quarter read alone equals the same quarter cut from the day's read.
-    quarter = parse_period("2026-10-05T00:00", TZ)
-    alone = reader.read(unique_site, *quarter.bounds)
-    assert inputs_payload(alone) == inputs_payload(slice_inputs(day, *quarter.bounds, HORIZON))
+    for label in ("2026-10-05T00:00", "2026-10-05T11:45", "2026-10-05T23:45"):
+        quarter = parse_period(label, TZ)
+        alone = reader.read(unique_site, *quarter.bounds)
+        assert inputs_payload(alone) == inputs_payload(
+            slice_inputs(day, *quarter.bounds, HORIZON)), label
 
 
 def test_close_verify_recompute_report(influx: InfluxSettings, ql: InfluxQL, unique_site: str,
@@ -123,6 +140,51 @@ def test_close_verify_recompute_report(influx: InfluxSettings, ql: InfluxQL, uni
                            "WHERE period = '2026-10-05'")
     code, out = cli(influx, tmp_path, "verify")
     assert (code, out.startswith(f"BROKEN at record {seq}:")) == (1, True), out
+
+
+def test_a_declared_maximum_and_an_off_state_reach_the_engine_through_influxdb(
+        influx: InfluxSettings, ql: InfluxQL, unique_site: str, tmp_path: Path) -> None:
+    """The crusher's kWh register drops from 99,900 to 200 within a minute: 300 kWh, which
+    the catalogue's 2000 kW allows over the 10-minute rate window (500 kWh) and the 400 kW its
+    birth declares does not (100 kWh). The furnace stops reporting at 23:50, last seen off."""
+    drop = DAY.start_ms + 600 * MIN
+    stop = DAY.end_ms - 10 * MIN
+
+    def plant(site: str, declared: bool) -> Plant:
+        made = Plant.day(site)
+        made.readings[CRUSHER, "energy_kwh"] = [
+            Reading(r.ts, Decimal(99_900) - 5 * (drop - MIN - r.ts) // MIN if r.ts < drop
+                    else Decimal(200) + 5 * (r.ts - drop) // MIN)
+            for r in made.readings[CRUSHER, "energy_kwh"]]
+        made.drop(FURNACE, stop + 1, DAY.end_ms + HORIZON)
+        made.state(FURNACE, stop, "off")
+        if declared:
+            made.birth(CRUSHER, DAY.start_ms - HORIZON * 3, maxima={"power_kw": 400})
+        return made
+
+    settings = CarbonSettings(influx=influx, ledger_path=tmp_path / "ledger.sqlite")
+    found = {}
+    for site, declared in ((unique_site, True), (f"{unique_site}-x", False)):
+        write(influx, plant(site, declared))
+        with build(settings, FakeClock(DAY.end_ms + HORIZON)) as parts:
+            closed = parts.engine.close(site, DAY)
+            assert parts.engine.recompute(site, DAY).identical
+        rows = closed.computation.content["results"]["rows"]
+        crusher = next(r for r in rows if r["device"] == "crusher-1")
+        found[declared] = (crusher, closed.computation.content)
+    crusher, content = found[True]
+    assert "rollover_inferred" not in crusher["flags"]
+    assert "reset_undeclared" in crusher["flags"]  # confirmed by the next reading
+    assert content["method"]["limits"]["L1/crusher-1/energy_kwh"] == [
+        {"source": "birth", "max_per_h": "400"}]
+    assert {"device": "L2/furnace-1", "method": "state_off", "amount": "0", "unit": "kWh",
+            "quantity": "electricity_kwh"} in content["quality"]["substitutions"]
+    furnace = next(r for r in content["results"]["rows"] if r["device"] == "furnace-1")
+    assert Decimal(furnace["values"]["electricity_kwh"]) == 3 * (1440 - 10)
+    crusher, content = found[False]
+    assert "rollover_inferred" in crusher["flags"]
+    assert content["method"]["limits"]["L1/crusher-1/energy_kwh"] == [
+        {"source": "catalogue", "max_per_h": "2000"}]
 
 
 def test_late_data_recalculates_and_overwrites(influx: InfluxSettings, ql: InfluxQL,

@@ -50,7 +50,8 @@ def birth_messages(draw: st.DrawFn) -> BirthMessage:
     specs = draw(st.lists(st.sampled_from(CATALOGUE[equipment].metrics), min_size=1,
                           unique_by=lambda s: s.name))
     declared = [MetricDeclaration(name=s.name, unit=s.unit, kind=s.kind,
-                                  period_s=draw(st.sampled_from([0.5, 1.0, 10.0, 60.0])))
+                                  period_s=draw(st.sampled_from([0.5, 1.0, 10.0, 60.0])),
+                                  maximum=draw(st.none() | st.floats(0, 1e6)))
                 for s in specs]
     return BirthMessage(ts=draw(timestamps), session=draw(st.integers(0, 10**6)),
                         device_type=equipment, next_seq=draw(st.integers(0, 10**9)),

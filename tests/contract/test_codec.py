@@ -12,6 +12,7 @@ from influxdb_client.domain.write_precision import WritePrecision
 
 from contract import (
     CATALOGUE,
+    BirthMessage,
     ContractError,
     DataMessage,
     DeviceId,
@@ -19,6 +20,7 @@ from contract import (
     Limits,
     Message,
     MessageKind,
+    MetricKind,
     Point,
     Reason,
     Topic,
@@ -67,6 +69,18 @@ def test_data_maps_to_one_point_per_sample_with_identity_tags_only(
 def test_sequence_and_session_are_never_tags(message: Message, device: DeviceId) -> None:
     for point in to_points(Topic(device, kind(message)), message, received_ms=s.NOW_MS):
         assert {k for k, _ in point.tags} <= {"site", "line", "device", "device_type"}
+
+
+@given(s.birth_messages(), s.device_ids)
+def test_a_birth_point_carries_the_declared_maximum_of_each_gauge(
+    message: BirthMessage, device: DeviceId
+) -> None:
+    [point] = to_points(Topic(device, MessageKind.BIRTH), message, received_ms=s.NOW_MS)
+    maxima = {k: v for k, v in point.fields.items() if k.startswith("max_")}
+    assert maxima == {f"max_{m.name}": m.maximum for m in message.metrics
+                      if m.kind is MetricKind.GAUGE and m.maximum is not None}
+    assert all(isinstance(v, float) for v in maxima.values())
+    assert point.fields["event"] == "birth" and point.fields["metrics"] == len(message.metrics)
 
 
 field_values = (st.floats(allow_nan=False, allow_infinity=False) | st.integers(-2**63, 2**63 - 1)
