@@ -89,8 +89,8 @@ def _devices_payload(inputs: SiteInputs) -> dict[str, Any]:
         for (line, device), state in sorted(inputs.devices.items())]}
 
 
-Limits = dict[str, Any]
-Memo = dict[tuple[int, int], tuple[dict[Device, Activity], str, Limits]]
+LimitsUsed = dict[str, Any]
+Memo = dict[tuple[int, int], tuple[dict[Device, Activity], str, LimitsUsed]]
 """Each chunk's activities, inputs digest and maximum rates in force by its bounds: the
 quarters of a day are computed once and summed into its hours and the day itself."""
 
@@ -150,7 +150,7 @@ def factor_value(factor: Factor) -> dict[str, Any]:
 
 
 def method_payload(accounting: Accounting,
-                   limits: Limits | None = None) -> dict[str, Any]:
+                   limits: LimitsUsed | None = None) -> dict[str, Any]:
     """The method parameters a record was computed with (compared on recalculation), with
     the maximum rate each register was judged by and its source (catalogue or birth)."""
     payload = {"params": accounting.params, "region": accounting.region,
@@ -162,7 +162,7 @@ def method_payload(accounting: Accounting,
 
 
 def _chunk(chunk: SiteInputs, params: Params,
-           memo: Memo | None) -> tuple[dict[Device, Activity], str, Limits]:
+           memo: Memo | None) -> tuple[dict[Device, Activity], str, LimitsUsed]:
     key = (chunk.start_ms, chunk.end_ms)
     if memo is not None and key in memo:
         return memo[key]

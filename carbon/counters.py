@@ -117,7 +117,7 @@ class Limits:
     def allows(self, amount: Decimal, start: int, end: int) -> bool:
         """Whether `amount` fits in [start, end) at the maximum rate in force at `start`
         (unknown rate: no)."""
-        rate = self.rate_at(start) if self.declared else self.max_rate_per_ms
+        rate = self.rate_at(start)
         if rate is None:
             return False
         window = max(end - start, _MIN_RATE_WINDOW_MS)
@@ -125,8 +125,7 @@ class Limits:
 
     def plausible_increase(self, amount: Decimal, start: int, end: int) -> bool:
         """An increase is implausible only when a known maximum rate rules it out."""
-        rate = self.rate_at(start) if self.declared else self.max_rate_per_ms
-        return rate is None or self.allows(amount, start, end)
+        return self.rate_at(start) is None or self.allows(amount, start, end)
 
 
 def _first(entry: tuple[int, Decimal | None]) -> int:
