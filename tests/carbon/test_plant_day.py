@@ -77,6 +77,10 @@ def test_plant_day_matches_ground_truth(services: LocalServices, influx_db: str,
         closed = parts.engine.close(unique_site, day)
     assert_lines(closed.computation.rows, truth)
     assert parts.ledger.verify().ok
+    # The agents' births (catalogue maxima declared) came through ingest: every bounded
+    # register was judged by its device's declaration.
+    limits = closed.computation.content["method"]["limits"]
+    assert limits and {u["source"] for used in limits.values() for u in used} == {"birth"}
     # A later run of the same day into the same database: the same figures, not a mix.
     with IngestService(settings) as ingest:
         assert publish_day(scenario, services.mqtt_url) == truth
