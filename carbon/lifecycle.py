@@ -2,7 +2,8 @@
 
 The engine uses it where the registers are silent (issue 15, "gaps are honest"):
 
-- a device that is not born yet (its first birth comes later) or dead (a death of its
+- a device that is not born yet (its first birth comes later, within the horizon the
+  engine reads around a period) or dead (a death of its
   current session, and no birth since) consumed nothing measurable: its uncovered time gets
   no estimate and stays uncovered;
 - a device whose last reported state before a gap (or, before its first report, its first

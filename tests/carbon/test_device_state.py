@@ -215,3 +215,28 @@ def test_a_gap_of_a_dead_or_off_device_in_a_closed_record() -> None:
     assert gone["kwh"] == 18 and gone["methods"] == [("estimated", "3")]
     assert "device_absent" in gone["flags"] and "uncovered" in gone["flags"]
     assert UNKNOWN.alive_at(0)
+
+
+life_events = st.lists(st.builds(LifeEvent, st.integers(0, 100), st.booleans(),
+                                 st.integers(0, 3)),
+                       max_size=8, unique_by=lambda e: (e.ts, e.born)).map(sorted)
+
+
+@given(life_events, st.integers(0, 100), st.integers(0, 100), st.integers(0, 100),
+       st.integers(0, 100))
+def test_a_slice_of_a_wider_read_decides_the_device_life_as_the_whole_history(
+        events: list[LifeEvent], a: int, b: int, c: int, d: int) -> None:
+    """What the reader keeps of a wide window (and a slice keeps of that) is enough: a
+    quarter cut from a day's read equals it read alone, and sees the device alive or dead as
+    its whole history says, with the same declarations in force; except that "not born yet"
+    needs the first birth inside the window (the reader's horizon)."""
+    wide_start, start, end, wide_end = sorted((a, b, c, d))
+    wide = lifecycle_window(events, wide_start, wide_end)
+    cut = lifecycle_window(wide, start, end)
+    assert cut == lifecycle_window(events, start, end)
+    whole, sliced = DeviceState(tuple(events)), DeviceState(cut)
+    unborn_beyond = bool(events) and events[0].born and events[0].ts >= end
+    for moment in range(start, end):
+        assert sliced.alive_at(moment) == (whole.alive_at(moment) or unborn_beyond), moment
+        in_force = [e.ts for e in whole.births if e.ts <= moment][-1:]
+        assert [e.ts for e in sliced.births if e.ts <= moment][-1:] == in_force
