@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -66,6 +68,25 @@ def _sums(services, database: str, query: str, tag: str,
         return {s.tags[tag]: int(s.values[0][1]) for s in reader.query(query, params)}
     finally:
         reader.close()
+
+
+@contextmanager
+def _explained_by(state_dir: Path, *ports: int) -> Iterator[None]:
+    """On failure, add what the worker processes logged and counted to the message."""
+    try:
+        yield
+    except AssertionError as failure:
+        log = (state_dir / "ingest.log").read_text(errors="replace")[-4000:]
+        metrics = []
+        for port in ports:
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            except httpx.HTTPError as error:
+                text = f"unreachable: {error}"
+            metrics.append(f"-- :{port}\n" + "\n".join(
+                line for line in text.splitlines() if not line.startswith("#")))
+        raise AssertionError(f"{failure}\n-- ingest.log (tail)\n{log}\n"
+                             + "\n".join(metrics)) from failure
 
 
 def _two_free_ports() -> int:
@@ -234,7 +255,8 @@ def test_run_workers_2_starts_two_processes_that_share_the_stream(
         with Publisher(services.mqtt_url) as publisher:
             publisher.publish_all(stream(unique_site, devices=5, messages=100))
             publisher.wait_published()
-        assert_exactly_once(services, influx_db, unique_site, devices=5, messages=100)
+        with _explained_by(tmp_path, port, port + 1):
+            assert_exactly_once(services, influx_db, unique_site, devices=5, messages=100)
         counts = [httpx.get(f"http://127.0.0.1:{p}/metrics").text for p in (port, port + 1)]
         assert all('ingest_messages_total{worker="' in text for text in counts)
     finally:
