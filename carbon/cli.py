@@ -103,11 +103,13 @@ def _keys(settings: CarbonSettings, public_key: Path | None, site: str | None) -
     return lambda s: given if s == site else directory.public(s)
 
 
-def _check_closable(site: str, periods: list[Period], known: list[str],
-                    settings: CarbonSettings, now_ms: int) -> None:
+def _check_known(site: str, known: list[str]) -> None:
     if site not in known:
         raise Refused(f"unknown site {site!r}: no telemetry for it",
                       f"sites with telemetry: {', '.join(known) or 'none'}")
+
+
+def _check_ended(periods: list[Period], settings: CarbonSettings, now_ms: int) -> None:
     lateness = settings.allowed_lateness_s * 1000
     open_ = [p for p in periods if p.end_ms + lateness > now_ms]
     if open_:
@@ -138,11 +140,12 @@ def close(site: Site, period: Annotated[str | None, typer.Option(
     settings, clock = CarbonSettings(), SystemClock()
     _registry(settings)
     chosen = _period(period, settings) if period is not None else None
+    periods = with_sub_periods(chosen, settings.zone()) if chosen else []
+    _check_ended(periods, settings, clock.now_ms())  # before anything is reached or opened
     started = time.monotonic()
     with build(settings, clock) as parts:
         now = clock.now_ms()
-        periods = with_sub_periods(chosen, settings.zone()) if chosen else []
-        _check_closable(site, periods, parts.source.sites(), settings, now)
+        _check_known(site, parts.source.sites())
         runner = Runner(parts, settings, clock)
         total = len(periods) if chosen else len(runner.due(site, now))
         with progress_bar(f"closing {site}", total) as advance:

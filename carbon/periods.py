@@ -48,7 +48,11 @@ def parse_period(label: str, tz: ZoneInfo) -> Period:
     """The period a label names; ValueError if the label matches no granularity."""
     for granularity, (pattern, fmt) in _LABELS.items():
         if pattern.match(label):
-            return period_at(datetime.strptime(label, fmt).replace(tzinfo=tz), granularity)
+            try:
+                moment = datetime.strptime(label, fmt)
+            except ValueError:  # the right shape, but no such date (2026-13, 2026-02-30)
+                break
+            return period_at(moment.replace(tzinfo=tz), granularity)
     raise ValueError(f"{label!r} is not a period: use 2026, 2026-10, 2026-10-05, "
                      "2026-10-05T13 or 2026-10-05T13:15")
 

@@ -34,7 +34,8 @@ dlq_app = typer.Typer(help="Dead letters: messages and points that could not be 
                       no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 
-Worker = Annotated[int | None, typer.Option(help="Worker index; default: the settings' worker.")]
+Worker = Annotated[int | None, typer.Option(min=0, max=999,
+                                            help="Worker index; default: the settings' worker.")]
 
 
 def _configure_logging(settings: IngestSettings) -> None:

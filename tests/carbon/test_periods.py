@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from carbon.periods import Granularity, parse_period, with_sub_periods
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -35,3 +37,10 @@ def test_a_year_is_labelled_by_its_number_and_brings_its_months() -> None:
     periods = with_sub_periods(year, ZONE)
     assert [p.label for p in periods[:2]] == ["2026-01", "2026-02"]
     assert len(periods) == 13 and periods[-1] == year
+
+
+@pytest.mark.parametrize("label", ["2026-13", "2026-02-30", "2026-10-05T24", "2026-10-05T13:61",
+                                   "26-10", "2026-1", "yesterday", ""])
+def test_a_label_that_names_no_period_says_which_labels_do(label: str) -> None:
+    with pytest.raises(ValueError, match="is not a period: use 2026, 2026-10"):
+        parse_period(label, ZONE)

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from carbon.canonical import canonical
-from carbon.cli import Refused, _check_closable, app
+from carbon.cli import Refused, _check_ended, _check_known, app
 from carbon.closing import Accounting, code_version
 from carbon.engine import Engine
 from carbon.ledger import GENESIS, Checkpoint, Ledger, SQLiteStore, digest_text
@@ -138,10 +138,21 @@ def test_a_config_change_after_close_names_the_parameter(tmp_path: Path) -> None
 def test_unknown_site_and_open_period_are_refused() -> None:
     settings = CarbonSettings()
     with pytest.raises(Refused, match="unknown site"):
-        _check_closable("nosuch-site", [], ["site-a"], settings, DAY.end_ms + HOUR)
+        _check_known("nosuch-site", ["site-a"])
+    _check_known("site-a", ["site-a"])
     with pytest.raises(Refused, match="still open"):
-        _check_closable("site-a", [DAY], ["site-a"], settings, DAY.end_ms)
-    _check_closable("site-a", [DAY], ["site-a"], settings, DAY.end_ms + HOUR)
+        _check_ended([DAY], settings, DAY.end_ms)
+    _check_ended([DAY], settings, DAY.end_ms + HOUR)
+
+
+def test_a_future_period_is_refused_before_influxdb_or_the_ledger_is_touched(
+        tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    result = CliRunner().invoke(app, ["close", "--site", "s", "--period", "2099-01-01"], env={
+        "LOOPMETER_CARBON_INFLUX__URL": "http://127.0.0.1:9", "LOOPMETER_CARBON_LEDGER_PATH":
+        str(ledger)})
+    assert result.exit_code == 1
+    assert "2099-01-01 is still open" in result.output and not ledger.exists()
 
 
 def test_verify_of_a_missing_ledger_fails_and_creates_nothing(tmp_path: Path) -> None:

@@ -119,10 +119,15 @@ def test_bad_environment_variable(args: list[str], variable: str, value: str,
                      "environment variable")
 
 
-def test_bad_option_value() -> None:
-    exit_code, output = invoke(["carbon", "close", "--site", "s", "--period", "someday"])
+@pytest.mark.parametrize(("args", "named"), [
+    (["carbon", "close", "--site", "s", "--period", "someday"], "--period"),
+    (["carbon", "report", "--site", "s", "--period", "2026-13"], "is not a period"),
+    (["ingest", "dlq", "list", "--worker", "-1"], "--worker"),
+])
+def test_bad_option_value(args: list[str], named: str) -> None:
+    exit_code, output = invoke(args)
     assert exit_code == errors.USAGE
-    assert "--period" in output and "Traceback" not in output
+    assert named in output and "Traceback" not in output
 
 
 def test_a_bug_is_an_internal_error_that_points_at_debug() -> None:
