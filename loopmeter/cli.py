@@ -52,7 +52,8 @@ def main_options(
 def demo(
     scenario: Annotated[str, typer.Option(help="Shipped scenario name or YAML path.")]
     = "construction-waste",
-    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 1440.0,
+    speed: Annotated[float, typer.Option(min=0.001,
+                                         help="Simulated seconds per wall second.")] = 1440.0,
     state_dir: Annotated[Path, typer.Option(help="Folder of the services' and demo's state.")]
     = Path("var"),
     database: Annotated[str, typer.Option(

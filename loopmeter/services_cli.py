@@ -29,11 +29,12 @@ StateDir = Annotated[Path, typer.Option(
     "--state-dir", help="Folder for the services' configuration, data, pid files and logs.")]
 # Rich reads "[default: ...]" as markup and drops it: the defaults are said in parentheses.
 MqttPort = Annotated[int | None, typer.Option(
-    help="MQTT port (default: the one saved by the last `up`, else 18830).")]
+    min=1, max=65_535, help="MQTT port (default: the one saved by the last `up`, else 18830).")]
 InfluxPort = Annotated[int | None, typer.Option(
+    min=1, max=65_535,
     help="InfluxDB port that clients use, nginx's (default: saved, else 18086).")]
 InfluxBackendPort = Annotated[int | None, typer.Option(
-    help="InfluxDB's own port, behind nginx (default: saved, else 18087).")]
+    min=1, max=65_535, help="InfluxDB's own port, behind nginx (default: saved, else 18087).")]
 Auth = Annotated[AuthMode, typer.Option(
     help="anonymous: anyone may connect; dynsec: dynamic-security plugin, logins only.")]
 AdminUser = Annotated[str, typer.Option(help="Broker admin user in dynsec mode.")]

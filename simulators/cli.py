@@ -69,7 +69,7 @@ def write_truth(
 def run(
     scenario: ScenarioOption,
     speed: Annotated[float, typer.Option(
-        help="Simulated seconds per wall second, at most: a busy machine runs slower, "
+        min=0.001, help="Simulated seconds per wall second, at most: a busy machine runs slower, "
              "it never skips plant time.")] = 1440.0,
     duration: DurationOption = "1d",
     broker: Annotated[str | None, typer.Option(
@@ -136,7 +136,8 @@ def modbus(
     device: Annotated[str, typer.Option(help="The electricity meter to serve, as line/device.")],
     port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one.")] = 5020,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 1.0,
+    speed: Annotated[float, typer.Option(min=0.001,
+                                         help="Simulated seconds per wall second.")] = 1.0,
     duration: DurationOption = "1d",
     seed: SeedOption = 1,
     start: StartOption = None,

@@ -123,6 +123,9 @@ def test_bad_environment_variable(args: list[str], variable: str, value: str,
     (["carbon", "close", "--site", "s", "--period", "someday"], "--period"),
     (["carbon", "report", "--site", "s", "--period", "2026-13"], "is not a period"),
     (["ingest", "dlq", "list", "--worker", "-1"], "--worker"),
+    (["services", "up", "--mqtt-port", "99999"], "--mqtt-port"),
+    (["demo", "--influx-port", "0"], "--influx-port"),
+    (["sim", "run", "--scenario", "construction-waste", "--speed", "-1"], "--speed"),
 ])
 def test_bad_option_value(args: list[str], named: str) -> None:
     exit_code, output = invoke(args)
