@@ -39,6 +39,7 @@ chaos: deps venv  ## The long chaos run (about 10 min): 0 lost, 0 duplicated; fi
 	$(BIN)/python -m pytest -q -s -m chaos tests/integration/test_chaos.py
 
 bench: deps venv  ## Benchmarks: figures and ratios measured in one run.
+	$(BIN)/python -m bench.codec
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.agent footprint
 	$(BIN)/python -m bench.agent replay

@@ -8,7 +8,8 @@ temporary folder, so every figure comes from one run on one machine:
     ceiling A   pre-serialised line protocol posted to InfluxDB in batches of 5,000
     ceiling B   a bare paho subscriber that only receives and acknowledges the stream
     pipeline    ingest workers (subprocesses): stream published, then drained until every
-                sample is written and acknowledged; 1 and 2 workers; peak RSS of one
+                sample is written and acknowledged; 1 and 2 workers; peak RSS of one;
+                1 worker with each packet decoder (`codec`, see bench.codec)
     naive       paho callback -> one synchronous influxdb-client write per message
     latency     the pipeline at half its measured rate, publish -> acknowledgement
 
@@ -44,6 +45,7 @@ from paho.mqtt.client import Client, MQTTMessage
 from adapters.clock import SystemClock
 from adapters.influx import InfluxQL, InfluxSettings, PointWriter
 from adapters.mqtt import MqttSettings, Session, connect, new_client, parse_broker_url
+from adapters.mqtt.wire import CODECS, Codec
 from contract import (
     DataMessage,
     DeviceId,
@@ -66,6 +68,9 @@ from ingest_service.settings import IngestSettings
 from loopmeter.services import LocalServices, ServicePorts, free_ports, wait_until
 
 RECEIVE_MAXIMUM = 1000
+DEFAULT_CODEC: Codec = IngestSettings.model_fields["codec"].default
+# The packet decoder that ingest does not use by default: one more 1-worker run with it.
+OTHER_CODEC: Codec = next(codec for codec in CODECS if codec != DEFAULT_CODEC)
 CEILING_BATCH = 5000
 
 Message = tuple[str, bytes]
@@ -318,9 +323,9 @@ def naive(mqtt_url: str, influx: InfluxSettings, messages: list[Message]) -> Rat
 
 
 def _worker_env(services: LocalServices, database: str, state_dir: Path, group: str,
-                http_port: int, confirm: bool) -> dict[str, str]:
+                http_port: int, confirm: bool, codec: Codec) -> dict[str, str]:
     return {**os.environ, "LOOPMETER_INGEST_MQTT__URL": services.mqtt_url,
-            "LOOPMETER_INGEST_CONFIRM": str(confirm).lower(),
+            "LOOPMETER_INGEST_CONFIRM": str(confirm).lower(), "LOOPMETER_INGEST_CODEC": codec,
             "LOOPMETER_INGEST_INFLUX__URL": services.influx_url,
             "LOOPMETER_INGEST_INFLUX__DATABASE": database, "LOOPMETER_INGEST_GROUP": group,
             "LOOPMETER_INGEST_STATE_DIR": str(state_dir),
@@ -365,9 +370,10 @@ class Workers:
     """`count` ingest worker subprocesses of one group; started and stopped as a set."""
 
     def __init__(self, services: LocalServices, database: str, state_dir: Path,
-                 count: int, base_port: int, confirm: bool) -> None:
+                 count: int, base_port: int, confirm: bool, codec: Codec) -> None:
         self._group = f"bench{uuid.uuid4().hex[:6]}"
-        self._env = _worker_env(services, database, state_dir, self._group, base_port, confirm)
+        self._env = _worker_env(services, database, state_dir, self._group, base_port, confirm,
+                                codec)
         self.ports = [base_port + i for i in range(count)]
         self._processes: list[subprocess.Popen[bytes]] = []
 
@@ -412,8 +418,10 @@ def _until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 
 def pipeline(services: LocalServices, database: str, state_dir: Path, messages: list[Message],
-             samples: int, workers: int, base_port: int, confirm: bool = True) -> PipelineRun:
-    group = Workers(services, database, state_dir, workers, base_port, confirm)  # create it
+             samples: int, workers: int, base_port: int, confirm: bool = True,
+             codec: Codec = DEFAULT_CODEC) -> PipelineRun:
+    group = Workers(services, database, state_dir, workers, base_port, confirm,
+                    codec)  # create it
     group.start()
     group.stop()  # the sessions now exist: the broker queues the stream for them
     publish(services.mqtt_url, messages)
@@ -588,23 +596,28 @@ def _ceilings(services: LocalServices, messages: list[Message], lines: list[str]
 
 
 def _pipelines(services: LocalServices, root: Path, messages: list[Message],
-               args: argparse.Namespace) -> tuple[PipelineRun, PipelineRun, PipelineRun]:
-    """Best of `repeat` runs with one and with two workers, and one worker without end-to-end
-    confirmations, interleaved so that each sees the same machine."""
-    runs: dict[tuple[int, bool], list[PipelineRun]] = {(1, True): [], (2, True): [],
-                                                       (1, False): []}
+               args: argparse.Namespace) -> tuple[PipelineRun, PipelineRun, PipelineRun,
+                                                  PipelineRun]:
+    """Best of `repeat` runs with one and with two workers, one worker without end-to-end
+    confirmations and one worker with the other packet decoder, interleaved so that each
+    sees the same machine."""
+    runs: dict[tuple[int, bool, Codec], list[PipelineRun]] = {
+        (1, True, DEFAULT_CODEC): [], (2, True, DEFAULT_CODEC): [],
+        (1, False, DEFAULT_CODEC): [], (1, True, OTHER_CODEC): []}
     for attempt in range(args.repeat):
         # Each run writes into InfluxDB, which compacts for a while after: alternate the
         # order, so that no configuration always runs in the wake of the same one.
-        for workers, confirm in list(runs)[::1 if attempt % 2 == 0 else -1]:
-            name = f"pipeline{workers}{'c' if confirm else 'n'}_{attempt}"
-            runs[workers, confirm].append(pipeline(
+        for workers, confirm, codec in list(runs)[::1 if attempt % 2 == 0 else -1]:
+            name = f"pipeline{workers}{'c' if confirm else 'n'}{codec[0]}_{attempt}"
+            runs[workers, confirm, codec].append(pipeline(
                 services, name, root / f"state-{name}", messages, args.samples, workers,
-                args.port, confirm))
-    return _best(runs[1, True]), _best(runs[2, True]), _best(runs[1, False])
+                args.port, confirm, codec))
+    return (_best(runs[1, True, DEFAULT_CODEC]), _best(runs[2, True, DEFAULT_CODEC]),
+            _best(runs[1, False, DEFAULT_CODEC]), _best(runs[1, True, OTHER_CODEC]))
 
 
 def _measure(services: LocalServices, root: Path, args: argparse.Namespace) -> dict[str, Any]:
+    load_at_start = os.getloadavg()[0]
     messages = stream("bench", args.messages, args.samples, args.devices)
     print(f"stream: {args.messages} messages x {args.samples} samples, {args.devices} devices;"
           f" best of {args.repeat} runs per throughput figure")
@@ -615,13 +628,14 @@ def _measure(services: LocalServices, root: Path, args: argparse.Namespace) -> d
           f"{b_samples:,.0f} samples/s")
     print(f"ceiling C (mosquitto_sub, C, QoS 1, to /dev/null): {c.per_s:,.0f} messages/s = "
           f"{c_samples:,.0f} samples/s; paho reaches {b.per_s / c.per_s:.0%} of it")
-    one, two, unconfirmed = _pipelines(services, root, messages, args)
+    one, two, unconfirmed, other_codec = _pipelines(services, root, messages, args)
     naive_rate = naive(services.mqtt_url, InfluxSettings(url=services.influx_url,
                                                          database="naive"),
                        messages[:args.naive_messages]).per_s * args.samples
     lower = min(a.per_s, c_samples)
     for name, run in (("1 worker", one), ("2 workers", two),
-                      ("1 worker, confirmations off", unconfirmed)):
+                      ("1 worker, confirmations off", unconfirmed),
+                      (f"1 worker, {OTHER_CODEC} decoder", other_codec)):
         print(f"pipeline, {name}: {run.rate.per_s:,.0f} samples/s = "
               f"{run.rate.per_s / lower:.0%} of the lower ceiling (A or C), "
               f"{run.rate.per_s / c_samples:.0%} of the broker's (C), "
@@ -632,6 +646,9 @@ def _measure(services: LocalServices, root: Path, args: argparse.Namespace) -> d
     print(f"scaling, 2 workers / 1 worker: x{two.rate.per_s / one.rate.per_s:.2f}")
     print(f"end-to-end confirmations on / off (1 worker): "
           f"{one.rate.per_s / unconfirmed.rate.per_s:.0%}")
+    print(f"packet decoder {OTHER_CODEC} / {DEFAULT_CODEC} (1 worker): "
+          f"x{other_codec.rate.per_s / one.rate.per_s:.3f}; load average "
+          f"{os.getloadavg()[0]:.2f} (at the start {load_at_start:.2f}) on {os.cpu_count()} cores")
     quiet = _settle(services)
     half = one.rate.per_s / 2 / args.samples
     delays = latency(services, "latency", root / "state-latency", half, args.samples,
@@ -658,6 +675,11 @@ def _measure(services: LocalServices, root: Path, args: argparse.Namespace) -> d
             "two_workers_vs_c_ceiling": two.rate.per_s / c_samples,
             "unconfirmed_samples_per_s": unconfirmed.rate.per_s,
             "confirmed_vs_unconfirmed": one.rate.per_s / unconfirmed.rate.per_s,
+            "codec": DEFAULT_CODEC, "other_codec": OTHER_CODEC,
+            "other_codec_samples_per_s": other_codec.rate.per_s,
+            "other_codec_vs_c_ceiling": other_codec.rate.per_s / c_samples,
+            "other_codec_vs_codec": other_codec.rate.per_s / one.rate.per_s,
+            "load_average_start": load_at_start, "load_average_end": os.getloadavg()[0],
             "confirmation_p50_s": c50, "confirmation_p99_s": c99,
             "pipeline_samples_per_s": one.rate.per_s, "pipeline_peak_rss_mb": one.peak_rss_mb,
             "pipeline_vs_lower_ceiling": one.rate.per_s / lower,

@@ -73,7 +73,8 @@ class IngestService:
         self.source = MqttSource(settings.mqtt, Session(
             settings.client_id, clean_start=False, expiry_s=settings.session_expiry_s,
             receive_maximum=settings.receive_maximum, manual_ack=True),
-            _topic_filter(settings), self._clock, self._inbox, stats=self.stats)
+            _topic_filter(settings), self._clock, self._inbox, stats=self.stats,
+            codec=settings.codec)
         self.pipeline = self._pipeline()
         self.http: OpsServer | None = None
 

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.influx import InfluxSettings
 from adapters.mqtt import MqttSettings
+from adapters.mqtt.wire import Codec
 
 
 class BatchSettings(BaseModel):
@@ -80,6 +81,9 @@ class IngestSettings(BaseSettings):
                           "`.../ack/durable` topic, which of its data messages are durable, so "
                           "that agents delete them only then (contract.md, End-to-end "
                           "acknowledgement); the login must be allowed to publish there.")
+    codec: Codec = Field("hand-written", description="Who decodes the broker's packets: "
+                         "`hand-written` (correct on malformed input) or `mqtt5` (faster, but "
+                         "0.8.0 panics on a string that is not UTF-8; docs/ingest.md).")
     batch: BatchSettings = Field(default_factory=BatchSettings, description="Write batching.")
     retry: RetrySettings = Field(default_factory=RetrySettings, description="Write retries.")
     spool: SpoolSettings = Field(default_factory=SpoolSettings, description="On-disk spool.")

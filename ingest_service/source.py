@@ -93,10 +93,11 @@ class _TakenOver(Exception):
 class MqttSource:
     def __init__(self, settings: MqttSettings, session: Session, topic_filter: str,
                  clock: Clock, inbox: queue.Queue[list[Inbound]], *,
-                 stats: Stats | None = None) -> None:
+                 stats: Stats | None = None, codec: wire.Codec = "hand-written") -> None:
         self._settings = settings
         self._session = session
         self._subscription = topic_filter
+        self._codec = codec
         self._clock = clock
         self._inbox = inbox
         self.stats = stats or Stats()
@@ -291,7 +292,7 @@ class MqttSource:
 
     def _serve(self, sock: socket.socket) -> None:
         """Until the connection drops (raise) or the source stops (return)."""
-        link = _Link(sock, self._settings.keepalive_s, self._clock)
+        link = _Link(sock, self._settings.keepalive_s, self._clock, self._codec)
         while True:
             closing = self._closing.is_set()
             with self._lock:
@@ -339,7 +340,7 @@ class MqttSource:
             while self._wake_r.recv(4096):
                 pass
 
-    def _received(self, packets: list[wire.Packet], link: _Link) -> None:
+    def _received(self, packets: list[wire.Frame], link: _Link) -> None:
         if not packets:
             return
         # One receive time for a chunk: its packets arrived together.
@@ -347,7 +348,7 @@ class MqttSource:
         connection = self._connection
         inbound = []
         for packet in packets:
-            if packet.first_byte >> 4 == wire.PacketType.PUBLISH:
+            if packet.type == wire.PacketType.PUBLISH:
                 publish = wire.parse_publish(packet)
                 inbound.append(Inbound(publish.topic, publish.payload, received_ms, received_at,
                                        Delivery(publish.packet_id, publish.qos, connection),
@@ -359,7 +360,7 @@ class MqttSource:
             self._held = inbound
             self._release_held()
 
-    def _handle(self, packet: wire.Packet, link: _Link) -> None:
+    def _handle(self, packet: wire.Frame, link: _Link) -> None:
         kind = packet.type
         if kind == wire.PacketType.PUBACK:
             self._on_puback(*wire.parse_puback(packet))
@@ -371,6 +372,7 @@ class MqttSource:
             if wire.parse_acknowledgement(packet)[0] == self._barrier_id:
                 self._barrier.set()
         elif kind == wire.PacketType.PINGRESP:
+            wire.parse_pingresp(packet)
             link.pong()
         elif kind == wire.PacketType.DISCONNECT:
             self._on_disconnect(wire.disconnect_reason(packet))
@@ -453,9 +455,10 @@ def _taken_over_message(client_id: str, closes: int = 0) -> str:
 class _Link:
     """One connected socket: non-blocking reads and writes, and the MQTT keep-alive."""
 
-    def __init__(self, sock: socket.socket, keepalive_s: int, clock: Clock) -> None:
+    def __init__(self, sock: socket.socket, keepalive_s: int, clock: Clock,
+                 codec: wire.Codec) -> None:
         self._sock = sock
-        self._reader = wire.PacketReader(MAX_PACKET_BYTES)
+        self._reader = wire.PacketReader(MAX_PACKET_BYTES, codec)
         self._outgoing = bytearray()
         self.keepalive_s = keepalive_s
         self._clock = clock
@@ -487,7 +490,7 @@ class _Link:
         """Bytes TLS has decrypted that `select` cannot see."""
         return self._sock.pending() if isinstance(self._sock, ssl.SSLSocket) else 0
 
-    def receive(self) -> list[wire.Packet]:
+    def receive(self) -> list[wire.Frame]:
         try:
             data = self._sock.recv(_CHUNK_BYTES)
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):

@@ -56,6 +56,39 @@ def test_acknowledged_messages_are_not_delivered_again_and_the_rest_are(
         again.stop()
 
 
+def test_the_mqtt5_decoder_receives_and_acknowledges_like_the_hand_written_one(
+        services: LocalServices, topic_prefix: str) -> None:
+    settings, client_id = MqttSettings(url=services.mqtt_url), f"m5-{uuid.uuid4().hex[:8]}"
+    inbox: queue.Queue[list[Inbound]] = queue.Queue()
+    session = Session(client_id, clean_start=False, expiry_s=300, receive_maximum=100,
+                      manual_ack=True)
+
+    def source() -> MqttSource:
+        return MqttSource(settings, session, f"{topic_prefix}/#", SystemClock(), inbox,
+                          codec="mqtt5")
+
+    first = source()
+    first.start()
+    wait_for(lambda: first.subscribed, 10, "the subscription")  # SUBACK read by mqtt5
+    with Publisher(services.mqtt_url) as publisher:
+        for i in range(90):  # fewer than the receive maximum; remaining lengths of 1 and 2 bytes
+            publisher.publish(f"{topic_prefix}/l1/m{i % 3}/data", b"x" * 3 * i)
+        publisher.wait_published()
+    received = take_inbound(inbox, 90)
+    assert sorted(len(m.payload) for m in received) == list(range(0, 270, 3))
+    assert all(m.delivery.qos == 1 and m.delivery.mid for m in received)
+    first.ack([m.delivery for m in received])
+    first.stop()  # after the barrier's UNSUBACK: the broker has every PUBACK
+
+    again = source()
+    again.start()
+    try:
+        assert_nothing_held(inbox, services.mqtt_url, f"{topic_prefix}/l1/m0/data")
+        assert again.subscribed and again.connections == 1
+    finally:
+        again.stop()
+
+
 def test_an_idle_connection_is_kept_alive_past_one_and_a_half_keepalives(
         services: LocalServices, topic_prefix: str) -> None:
     # The broker drops a client silent for 1.5 keep-alives (7.5 s here): PINGREQs must go.
