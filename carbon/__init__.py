@@ -34,7 +34,9 @@ from carbon.document.province import (
 )
 from carbon.document.span import Span, is_span, parse_span
 from carbon.engine import Engine
+from carbon.influx_io import lifecycles
 from carbon.ledger import Ledger, LedgerStore, MemoryStore, SQLiteStore, StoredRecord, Verification
+from carbon.lifecycle import LifeEvent
 from carbon.periods import Granularity, Period, parse_period
 from carbon.registry import Factor, Registry, Status, load_registry
 from carbon.settings import CarbonSettings
@@ -52,6 +54,7 @@ __all__ = [
     "IntervalResult",
     "Ledger",
     "LedgerStore",
+    "LifeEvent",
     "MemoryStore",
     "Period",
     "Reading",
@@ -70,6 +73,7 @@ __all__ = [
     "counts_in_totals",
     "interval_deltas",
     "is_span",
+    "lifecycles",
     "load_registry",
     "parse_period",
     "parse_span",

@@ -115,14 +115,25 @@ def limits_in_force(inputs: SiteInputs, bounds: tuple[int, int]) -> dict[str, An
 
 
 def register_increase(equipment: EquipmentType | None, metric: str,
-                      readings: Sequence[Reading], max_gap_ms: int = 300_000) -> IntervalResult:
+                      readings: Sequence[Reading], max_gap_ms: int = 300_000,
+                      births: Sequence[LifeEvent] = ()) -> IntervalResult:
     """A register's increase from its first to its last reading by the engine's counter
     rules (rollover only when physical, reading errors skipped, restarts not counted): what
-    anything else that reports energy from counters (gateway, dashboards) must use."""
+    anything else that reports energy from counters (gateway, dashboards) must use.
+
+    `births` are the device's births in time order (the last one before the first reading
+    and those after it are all that matter): their declared maxima bound its rollovers as
+    they do in the engine (`limits_of`); without them, the catalogue's alone."""
     ordered = sorted({r.ts: r for r in readings}.values(), key=_time)
     bounds = (ordered[0].ts, ordered[-1].ts) if ordered else (0, 0)
-    limits = limits_of(equipment, metric) if equipment is not None else Limits()
-    return apportion(segments(ordered, (), max_gap_ms, limits), bounds)
+    return apportion(segments(ordered, (), max_gap_ms,
+                              register_limits(equipment, metric, births)), bounds)
+
+
+def register_limits(equipment: EquipmentType | None, metric: str,
+                    births: Sequence[LifeEvent] = ()) -> Limits:
+    """`limits_of`, and no limits at all for a device of unknown type."""
+    return limits_of(equipment, metric, births) if equipment is not None else Limits()
 
 
 def counts_in_totals(equipment: EquipmentType | None) -> bool:

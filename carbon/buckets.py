@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from carbon.activity import limits_of
-from carbon.counters import ZERO, Flag, Limits, Reading, Segment, segments
+from carbon.activity import register_limits
+from carbon.counters import ZERO, Flag, Reading, Segment, segments
+from carbon.lifecycle import LifeEvent
 from contract.catalogue import EquipmentType
 
 
@@ -33,13 +34,15 @@ class BucketIncrease:
 
 def bucket_increases(equipment: EquipmentType | None, metric: str,
                      readings: Sequence[Reading], every_ms: int,
-                     max_gap_ms: int = 300_000) -> list[BucketIncrease]:
+                     max_gap_ms: int = 300_000,
+                     births: Sequence[LifeEvent] = ()) -> list[BucketIncrease]:
     """The increase per `every_ms` bucket (aligned on the epoch, as InfluxQL's
-    `GROUP BY time()`), one per bucket holding a reading, in time order."""
+    `GROUP BY time()`), one per bucket holding a reading, in time order; `births` bound
+    rollovers as in `register_increase`."""
     if every_ms <= 0:
         raise ValueError("every_ms must be positive")
     ordered = sorted({r.ts: r for r in readings}.values(), key=lambda r: r.ts)
-    limits = limits_of(equipment, metric) if equipment is not None else Limits()
+    limits = register_limits(equipment, metric, births)
     amounts = {_bucket(r.ts, every_ms): ZERO for r in ordered}
     flags: dict[int, set[Flag]] = {start: set() for start in amounts}
     for seg in segments(ordered, (), max_gap_ms, limits):

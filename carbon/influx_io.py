@@ -23,7 +23,7 @@ from carbon.activity import (
 )
 from carbon.counters import CounterEvent, EventKind, Reading
 from carbon.figures import Row
-from carbon.lifecycle import DeviceState, LifeEvent, StateReading
+from carbon.lifecycle import DeviceState, LifeEvent, StateReading, life_event
 from carbon.periods import Period
 from carbon.quality import Verdict
 from contract.catalogue import EquipmentType
@@ -31,7 +31,6 @@ from contract.points import (
     DEVICE_EVENT,
     ENERGY_CARBON,
     LIFECYCLE,
-    MAX_PREFIX,
     TELEMETRY,
     FieldValue,
     Point,
@@ -83,7 +82,7 @@ class TelemetryReader:
                 *self._select("first", site, after)]
         events = self._events(site, before[0], after[1])
         inputs = _assemble(site, start_ms, end_ms, rows, events, self._roles, self._power)
-        lifecycle = _lifecycle(self._lifecycle(site, before[0], after[1]))
+        lifecycle = lifecycles(self._lifecycle(site, before[0], after[1]))
         return replace(inputs, devices=_devices(rows, lifecycle))
 
     def _window(self, site: str, start: int, end: int) -> list[Series]:
@@ -171,21 +170,16 @@ def _devices(series: Iterable[Series], lifecycle: Mapping[tuple[str, str], tuple
             for k in keys}
 
 
-def _lifecycle(series: Iterable[Series]) -> dict[tuple[str, str], tuple[LifeEvent, ...]]:
+def lifecycles(series: Iterable[Series]) -> dict[tuple[str, str], tuple[LifeEvent, ...]]:
+    """Per line and device, the births and deaths in `device_lifecycle` rows (grouped by
+    line and device, times in epoch ms), in time order, each once however many statements
+    returned it. Pure: the engine's reader and the gateway both read births with it."""
     found: dict[tuple[str, str], dict[tuple[int, bool], LifeEvent]] = defaultdict(dict)
     for s in series:
         for record in s.records():
-            event, session = record.get("event"), record.get("session")
-            if event not in ("birth", "death") or not isinstance(session, int | float):
-                continue
-            maxima = tuple(sorted(
-                (name.removeprefix(MAX_PREFIX), Decimal(str(value)))
-                for name, value in record.items()
-                if name.startswith(MAX_PREFIX) and isinstance(value, int | float)
-                and not isinstance(value, bool)))
-            ts = int(record["time"])
-            found[record["line"], record["device"]][ts, event == "birth"] = LifeEvent(
-                ts, event == "birth", int(session), maxima)
+            event = life_event(record)
+            if event is not None:
+                found[record["line"], record["device"]][event.ts, event.born] = event
     return {k: tuple(sorted(v.values())) for k, v in sorted(found.items())}
 
 

@@ -17,10 +17,13 @@ Without births, deaths or states the device's state is unknown and nothing chang
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import pairwise
+from typing import Any
+
+from contract.points import MAX_PREFIX
 
 # The catalogue's run and furnace states (contract.catalogue); only `off` means "draws
 # nothing": `idle` and `blocked` still draw idle power, `fault` says nothing of it.
@@ -38,6 +41,19 @@ class LifeEvent:
 
     def maximum(self, gauge: str) -> Decimal | None:
         return next((value for name, value in self.maxima if name == gauge), None)
+
+
+def life_event(record: Mapping[str, Any]) -> LifeEvent | None:
+    """The birth or death in one `device_lifecycle` row's fields (`time` in epoch ms), with
+    a birth's `max_<gauge>` fields as its declared maxima; None for any other row."""
+    event, session = record.get("event"), record.get("session")
+    if event not in ("birth", "death") or not isinstance(session, int | float):
+        return None
+    maxima = tuple(sorted(
+        (name.removeprefix(MAX_PREFIX), Decimal(str(value))) for name, value in record.items()
+        if name.startswith(MAX_PREFIX) and isinstance(value, int | float)
+        and not isinstance(value, bool)))
+    return LifeEvent(int(record["time"]), event == "birth", int(session), maxima)
 
 
 @dataclass(frozen=True, slots=True, order=True)

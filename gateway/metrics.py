@@ -7,6 +7,7 @@ custom-metric pattern) and then quoted; the aggregate and interval come from fix
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,10 +15,17 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from adapters.influx import Series, quote_identifier
-from carbon import Reading, bucket_increases, counts_in_totals, register_increase
+from carbon import (
+    LifeEvent,
+    Reading,
+    bucket_increases,
+    counts_in_totals,
+    lifecycles,
+    register_increase,
+)
 from contract import CATALOGUE, CUSTOM_PREFIX, EquipmentType, MetricKind
 from contract.codec import CUSTOM_NAME
-from contract.points import TELEMETRY
+from contract.points import LIFECYCLE, TELEMETRY
 from gateway.core.errors import Invalid
 
 COUNTER_METRICS = frozenset(
@@ -123,6 +131,38 @@ def readings_query(scope: Scope, metric: str, window: Window) -> Query:
     return _select(scope, metric, None, window, 'GROUP BY "device", "device_type", "line"')
 
 
+Births = Mapping[tuple[str, str], Sequence[LifeEvent]]
+"""Per line and device, its births in time order (their declared maxima bound rollovers)."""
+
+
+def births_query(scope: Scope, window: Window, max_births: int) -> Query:
+    """Each device's births that bound its counters' rollovers in the window, as the engine
+    reads them: its last birth before `start` (however old) and every one inside, at most
+    `max_births` + 1 per device (so that `device_births` can tell when there are more).
+    Two statements, one request."""
+    conditions, params = _conditions(scope, window)
+    where = f'FROM "{LIFECYCLE}" WHERE {" AND ".join(conditions)} AND "event" = $event'
+    group = 'GROUP BY "line", "device"'
+    return Query(f"SELECT * {where} AND time < $start {group} ORDER BY time DESC LIMIT 1; "
+                 f"SELECT * {where} AND time >= $start AND time < $end {group} "
+                 f"LIMIT {int(max_births) + 1}", {**params, "event": "birth"})
+
+
+def device_births(series: list[Series], window: Window,
+                  max_births: int) -> dict[tuple[str, str], tuple[LifeEvent, ...]]:
+    """Births per line and device from `births_query`'s rows (`carbon.lifecycles`, the
+    engine's parsing); Invalid when a device was born more than `max_births` times in the
+    window (its query stopped there: later births would be missing)."""
+    found = {key: tuple(e for e in events if e.born)
+             for key, events in lifecycles(series).items()}
+    start_ms = (window.start - EARLIEST) // timedelta(milliseconds=1)
+    for (line, device), births in found.items():
+        if sum(birth.ts >= start_ms for birth in births) > max_births:
+            raise Invalid(f"device {line}/{device} was born more than {max_births} times in "
+                          "this window; choose a shorter window or a narrower scope")
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Increase:
     device: str
@@ -135,15 +175,20 @@ class Increase:
 class Register:
     """One device's raw readings of a counter, as InfluxDB returned them."""
 
+    line: str
     device: str
     equipment: EquipmentType | None
     readings: list[Reading]
 
     @classmethod
     def of(cls, series: Series) -> Register:
-        return cls(series.tags.get("device", ""), _equipment(series.tags.get("device_type", "")),
+        return cls(series.tags.get("line", ""), series.tags.get("device", ""),
+                   _equipment(series.tags.get("device_type", "")),
                    [Reading(int(t), Decimal(str(v))) for t, v in series.values
                     if isinstance(v, int | float) and not isinstance(v, bool)])
+
+    def births(self, births: Births) -> Sequence[LifeEvent]:
+        return births.get((self.line, self.device), ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,27 +198,32 @@ class BucketSeries:
     """(bucket start in epoch ms, the counter's increase in that bucket)."""
 
 
-def counter_increases(series: list[Series], metric: str) -> list[Increase]:
+def counter_increases(series: list[Series], metric: str,
+                      births: Births | None = None) -> list[Increase]:
     """Each device's counter increase over the window by the energy-carbon engine's counter
-    rules: a drop is a rollover only when physically possible, a reading error adds nothing,
-    a new meter's start reading is never consumption (`carbon.register_increase`)."""
+    rules: a drop is a rollover only when physically possible (within the catalogue's and
+    the device's `births`' declared maximum rate), a reading error adds nothing, a new
+    meter's start reading is never consumption (`carbon.register_increase`)."""
     found = []
     for register in map(Register.of, series):
-        result = register_increase(register.equipment, metric, register.readings)
+        result = register_increase(register.equipment, metric, register.readings,
+                                   births=register.births(births or {}))
         found.append(Increase(register.device, float(result.amount),
                               counts_in_totals(register.equipment),
                               tuple(sorted(f.value for f in result.flags))))
     return found
 
 
-def counter_buckets(series: list[Series], metric: str, every: Interval) -> list[BucketSeries]:
-    """Each device's counter increase per `every` bucket by the same rules
+def counter_buckets(series: list[Series], metric: str, every: Interval,
+                    births: Births | None = None) -> list[BucketSeries]:
+    """Each device's counter increase per `every` bucket by the same rules and births
     (`carbon.bucket_increases`): the reading just before a bucket is its baseline, so a
     device's buckets add up to its increase over the window in `counter_increases`."""
     every_ms = int(every.duration.total_seconds() * 1000)
     return [BucketSeries(register.device, [
         (bucket.start, float(bucket.amount)) for bucket in
-        bucket_increases(register.equipment, metric, register.readings, every_ms)])
+        bucket_increases(register.equipment, metric, register.readings, every_ms,
+                         births=register.births(births or {}))])
         for register in map(Register.of, series)]
 
 
@@ -204,6 +254,16 @@ def _equipment(name: str) -> EquipmentType | None:
 def _select(scope: Scope, metric: str, aggregate: Aggregate | None, window: Window,
             group_by: str) -> Query:
     field = quote_identifier(check_metric(metric))
+    conditions, params = _conditions(scope, window)
+    where = " AND ".join([*conditions, "time >= $start", "time < $end"])
+    selected = f"{aggregate.value}({field})" if aggregate is not None else field
+    text = (f'SELECT {selected} AS "value" FROM "{TELEMETRY}" '
+            f"WHERE {where} {group_by}")
+    return Query(text, params)
+
+
+def _conditions(scope: Scope, window: Window) -> tuple[list[str], dict[str, Any]]:
+    """The scope's tag conditions, and every value bound (the window's too)."""
     conditions = ['"site" = $site']
     params: dict[str, Any] = {"site": scope.site, "start": _rfc3339(window.start),
                               "end": _rfc3339(window.end)}
@@ -212,11 +272,7 @@ def _select(scope: Scope, metric: str, aggregate: Aggregate | None, window: Wind
         if value is not None:
             conditions.append(f'"{tag}" = ${tag}')
             params[tag] = value
-    where = " AND ".join([*conditions, "time >= $start", "time < $end"])
-    selected = f"{aggregate.value}({field})" if aggregate is not None else field
-    text = (f'SELECT {selected} AS "value" FROM "{TELEMETRY}" '
-            f"WHERE {where} {group_by}")
-    return Query(text, params)
+    return conditions, params
 
 
 def _rfc3339(moment: datetime) -> str:

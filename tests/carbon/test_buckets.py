@@ -15,7 +15,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from carbon import BucketIncrease, Flag, Reading, bucket_increases, register_increase
+from carbon import (
+    BucketIncrease,
+    Flag,
+    LifeEvent,
+    Reading,
+    bucket_increases,
+    register_increase,
+)
 from contract import EquipmentType
 
 CRUSHER = EquipmentType.CRUSHER_STATION  # power up to 2,000 kW
@@ -107,3 +114,43 @@ def test_buckets_add_up_to_the_windows_increase(case: tuple[list[Reading], bool]
             before = [r for r in readings if r.ts < bucket.start] or readings[:1]
             inside = [r for r in readings if bucket.start <= r.ts < bucket.start + every]
             assert bucket.amount == inside[-1].value - before[-1].value
+
+
+@st.composite
+def births(draw: st.DrawFn, readings: list[Reading]) -> tuple[LifeEvent, ...]:
+    """Up to three births around the readings, each declaring a power maximum (below, above
+    or without the catalogue's 2,000 kW)."""
+    lo, hi = readings[0].ts - 3_600_000, readings[-1].ts + 60_000
+    found = []
+    for session, ts in enumerate(sorted(draw(st.sets(st.integers(lo, hi), max_size=3)))):
+        kw = draw(st.none() | st.integers(1, 3_000))
+        maxima = () if kw is None else (("power_kw", Decimal(kw)),)
+        found.append(LifeEvent(ts, True, session, maxima))
+    return tuple(found)
+
+
+@given(st.data(), registers(), st.sampled_from([MINUTE, EVERY, 15 * MINUTE]))
+def test_with_births_the_buckets_still_add_up(
+        data: st.DataObject, case: tuple[list[Reading], bool], every: int) -> None:
+    """Births' declared maxima (the gateway passes them) bound rollovers in both functions
+    alike; a clean run needs no rollover judgement, so births change nothing in it."""
+    readings, clean = case
+    declared = data.draw(births(sorted(readings, key=lambda r: r.ts)))
+    buckets = bucket_increases(CRUSHER, "energy_kwh", readings, every, births=declared)
+    window = register_increase(CRUSHER, "energy_kwh", readings, births=declared)
+    assert sum((b.amount for b in buckets), Decimal(0)) == window.amount
+    assert all(b.amount >= 0 for b in buckets)
+    if clean:
+        assert window.amount == register_increase(CRUSHER, "energy_kwh", readings).amount
+
+
+def test_a_declared_maximum_below_the_implied_rate_rules_a_rollover_out() -> None:
+    # 99,990 -> 12 a minute later is 22 kWh: 2,000 kW allows it, a 50 kW declaration (at
+    # most 12.5 kWh over the 10-minute rate window with its 1.5 slack) does not.
+    readings = _readings((3, "99980"), (4, "99990"), (6, "12"), (7, "20"))
+    declared = (LifeEvent(0, True, 1, (("power_kw", Decimal(50)),)),)
+    assert register_increase(CRUSHER, "energy_kwh", readings).amount == 40
+    result = register_increase(CRUSHER, "energy_kwh", readings, births=declared)
+    assert result.amount == 18 and Flag.ROLLOVER_INFERRED not in result.flags
+    buckets = bucket_increases(CRUSHER, "energy_kwh", readings, EVERY, births=declared)
+    assert _amounts(buckets) == {0: Decimal(10), 5: Decimal(8)}

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.influx import Series
+from contract.points import LIFECYCLE
 from gateway.core.errors import Unavailable
 
 
@@ -49,9 +50,11 @@ class FakePublisher:
 @dataclass
 class FakeReader:
     """Answers every query with `series` (a `count` query, as InfluxDB would, with the
-    number of values of each of them); remembers what it was asked."""
+    number of values of each of them; one of `device_lifecycle` with `lifecycle`);
+    remembers what it was asked."""
 
     series: list[Series] = field(default_factory=list)
+    lifecycle: list[Series] = field(default_factory=list)
     queries: list[tuple[str, dict[str, Any] | None]] = field(default_factory=list)
     error: Exception | None = None
 
@@ -60,6 +63,8 @@ class FakeReader:
         self.queries.append((q, params))
         if self.error:
             raise self.error
+        if f'FROM "{LIFECYCLE}"' in q:
+            return self.lifecycle
         if q.startswith("SELECT count("):
             return [Series(s.name, {"device": s.tags.get("device", "")}, ["time", "count"],
                            [[0, len(s.values)]]) for s in self.series]

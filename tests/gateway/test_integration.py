@@ -14,11 +14,25 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from adapters.clock import SystemClock
-from adapters.influx import InfluxSettings, PointWriter
+from adapters.influx import InfluxQL, InfluxSettings, PointWriter
 from adapters.mqtt import MqttSettings, Session
+from carbon import register_increase
+from carbon.influx_io import TelemetryReader
 from carbon.ledger import Ledger, SQLiteStore
-from contract import DeviceId, decode_ack
-from contract.points import TELEMETRY, Point
+from carbon.lifecycle import DeviceState
+from contract import (
+    CATALOGUE,
+    AgentInfo,
+    BirthMessage,
+    DeviceId,
+    EquipmentType,
+    MessageKind,
+    MetricDeclaration,
+    Topic,
+    decode_ack,
+    to_points,
+)
+from contract.points import TELEMETRY, Point, device_tags
 from gateway.core.config import CarbonReportSettings, GatewaySettings
 from gateway.core.security import Role
 from gateway.main import create_app
@@ -202,6 +216,61 @@ def test_counter_series_and_aggregate_agree_with_the_engine(
     assert {d["device"]: d["value"] for d in body["devices"]} == {
         device: sum(values) for device, values in buckets.items()}
     assert body["total"] == 56.0  # the crusher and the smelter; the meter measures again
+
+
+def test_counter_spreads_are_bounded_by_the_maximum_a_device_declared_in_its_birth(
+        live: Live, services: LocalServices, influx_db: str, unique_site: str) -> None:
+    """Through real InfluxDB: three crushers' kWh registers drop from 999,995 to 20 in 5
+    minutes (25 kWh: the catalogue's 2,000 kW allows a rollover over the 10-minute rate
+    window, 500 kWh; a 50 kW declaration, 12.5 kWh, does not). The crusher was born inside
+    the window declaring 50 kW, the mill before it (its last birth 50 kW, an older one
+    none), the breaker never: only the breaker's drop is a rollover, on /aggregate and
+    /series alike, and the gateway reads the births as the engine's reader does."""
+    base = SystemClock().now_ms() // 300_000 * 300_000 - 1_800_000
+    readings = [(0, 999_990.0), (3, 999_995.0), (8, 20.0), (13, 30.0)]
+    births = {"crusher": [(2, 50.0)], "mill": [(-120, None), (-60, 50.0)], "breaker": []}
+    with PointWriter(InfluxSettings(url=services.influx_url, database=influx_db)) as writer:
+        writer.write([*(Point(TELEMETRY, _crusher_tags(unique_site, device), {
+            "energy_kwh": value}, base + minute * 60_000)
+            for device in births for minute, value in readings),
+            *(_birth(unique_site, device, base + minute * 60_000, kw)
+              for device, declared in births.items() for minute, kw in declared)])
+    window = {"site": unique_site, "line": "l1", "metric": "energy_kwh",
+              "aggregate": "spread", "start": _iso(base), "end": _iso(base + 900_000)}
+    body = live.client.get("/v1/metrics/aggregate", params=window, headers=live.admin).json()
+    spreads = {d["device"]: d["value"] for d in body["devices"]}
+    # 5 kWh, then across the drop 25 (a rollover) or nothing (a restart), then 10.
+    assert spreads == {"crusher": 15.0, "mill": 15.0, "breaker": 40.0}
+    series = live.client.get("/v1/metrics/series", params={**window, "every": "5m"},
+                             headers=live.admin).json()["series"]
+    buckets = {s["device"]: [p["value"] for p in s["points"]] for s in series}
+    assert buckets == {"crusher": [5.0, 0.0, 10.0], "mill": [5.0, 0.0, 10.0],
+                       "breaker": [5.0, 25.0, 10.0]}
+    assert {device: sum(values) for device, values in buckets.items()} == spreads
+    # The engine's reader, over the same database and window, reads the same births.
+    with InfluxQL(InfluxSettings(url=services.influx_url, database=influx_db)) as ql:
+        inputs = TelemetryReader(ql, 0).read(unique_site, base, base + 900_000)
+    engine = {r.device.device: float(register_increase(
+        r.device.type, r.metric, r.readings,
+        births=inputs.devices.get(r.device.key, DeviceState()).births).amount)
+        for r in inputs.registers}
+    assert engine == spreads
+
+
+def _crusher_tags(site: str, device: str) -> tuple[tuple[str, str], ...]:
+    return device_tags(DeviceId(site, "l1", device), EquipmentType.CRUSHER_STATION.value)
+
+
+def _birth(site: str, device: str, ts: int, power_kw: float | None) -> Point:
+    """A crusher's birth as ingest stores it (`contract.to_points`), declaring `power_kw`."""
+    metrics = [MetricDeclaration(name=m.name, unit=m.unit, kind=m.kind, period_s=60,
+                                 maximum=power_kw if m.name == "power_kw" else None)
+               for m in CATALOGUE[EquipmentType.CRUSHER_STATION].metrics]
+    message = BirthMessage(ts=ts, session=1, device_type=EquipmentType.CRUSHER_STATION,
+                           next_seq=0, agent=AgentInfo(name="it", version="1"),
+                           metrics=metrics)
+    [point] = to_points(Topic(DeviceId(site, "l1", device), MessageKind.BIRTH), message, ts)
+    return point
 
 
 def _iso(ms: int) -> str:

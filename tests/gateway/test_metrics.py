@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -17,15 +18,18 @@ from gateway.core.errors import Invalid
 from gateway.core.security import Role
 from gateway.metrics import (
     Aggregate,
+    Births,
     Interval,
     Scope,
     Window,
     aggregate_query,
+    births_query,
     check_metric,
     check_window,
     combine,
     counter_buckets,
     counter_increases,
+    device_births,
     series_query,
 )
 from tests.gateway.conftest import Harness, fake_gateway, fake_settings
@@ -201,8 +205,9 @@ def test_counter_series_follows_the_engines_rules_per_bucket(gw: Harness) -> Non
             for s in body["series"]} == {
         "main-meter": [("1970-01-01T00:00:00Z", 0.0), ("1970-01-01T00:05:00Z", 22.0)],
         "crusher": [("1970-01-01T00:00:00Z", 15.0), ("1970-01-01T00:05:00Z", 15.0)]}
-    (counted, _), (read, _) = gw.reader.queries
+    (counted, _), (births, _), (read, _) = gw.reader.queries
     assert counted.startswith('SELECT count("energy_kwh") AS "value"')
+    assert births.startswith('SELECT * FROM "device_lifecycle"')
     assert read.startswith('SELECT "energy_kwh" AS "value"')
 
 
@@ -249,3 +254,105 @@ def test_buckets_add_up_to_the_aggregate(registers: list[list[tuple[int, int]]],
         assert math.isclose(math.fsum(v for _, v in buckets.points), window[buckets.device],
                             rel_tol=1e-12, abs_tol=1e-9)
         assert all(v >= 0 for _, v in buckets.points)
+
+
+def test_births_query_binds_every_value_and_reads_the_last_birth_before_the_window() -> None:
+    query = births_query(Scope("zz", "l1"), WINDOW, 50)
+    where = ('FROM "device_lifecycle" WHERE "site" = $site AND "line" = $line AND '
+             '"event" = $event')
+    assert query.text == (
+        f'SELECT * {where} AND time < $start GROUP BY "line", "device" '
+        "ORDER BY time DESC LIMIT 1; "
+        f'SELECT * {where} AND time >= $start AND time < $end GROUP BY "line", "device" '
+        "LIMIT 51")
+    assert query.params == {"site": "zz", "line": "l1", "event": "birth",
+                            "start": "2026-11-01T00:00:00Z", "end": "2026-11-01T01:00:00Z"}
+
+
+CRUSHER_KW = 2000  # a crusher station's power_kw maximum in the catalogue
+TOP = 1_000_000  # the register size a reading near 10^6 rolls at
+MIN = 60_000
+T0_MS = _ms(WINDOW.start)
+
+
+def _birth_rows(device: str, births: list[tuple[int, float | None]]) -> Series:
+    """`device_lifecycle` rows as InfluxDB returns them (ms), a declared max_power_kw each."""
+    return Series("device_lifecycle", {"line": "l1", "device": device},
+                  ["time", "device_type", "event", "max_power_kw", "session"],
+                  [[ts, "crusher_station", "birth", kw, 1] for ts, kw in births])
+
+
+@given(st.data(), st.integers(1, CRUSHER_KW - 1), st.integers(1, 5),
+       st.integers(1, 10 * 24 * 3_600_000), st.sampled_from(list(Interval)))
+def test_a_drop_the_declared_maximum_rules_out_adds_nothing_through_the_gateway(
+        data: st.DataObject, declared_kw: int, minutes: int, born_before: int,
+        every: Interval) -> None:
+    """A crusher's kWh register drops from just below 10^6 to a small value: the catalogue's
+    2,000 kW allows a rollover; a birth declaring less than the implied rate rules it out,
+    so it adds nothing on /aggregate and /series (births read from lifecycle rows)."""
+    # The rate check runs over at least 10 minutes with a slack of 1.5 (carbon.counters):
+    # kW x min / 60 x 1.5 kWh, in Wh: kW x min x 25.
+    window_min = max(minutes, 10)
+    implied = Decimal(data.draw(st.integers(declared_kw * window_min * 25 + 1,
+                                            CRUSHER_KW * window_min * 25))) / 1000
+    below_top = Decimal(data.draw(st.integers(1, int(min(implied, Decimal(1000)) * 1000)))) / 1000
+    # A minute's consumption before the drop that even the declared maximum allows.
+    rise = Decimal(data.draw(st.integers(0, declared_kw * 250))) / 1000
+    start = T0_MS + MIN
+    values = [(T0_MS, TOP - below_top - rise), (start, TOP - below_top),
+              (start + minutes * MIN, implied - below_top)]
+    series = [Series("telemetry", {"device": "crusher", "device_type": "crusher_station",
+                                   "line": "l1"}, ["time", "value"],
+                     [[t, float(v)] for t, v in values])]
+    births = device_births([_birth_rows("crusher", [(start - born_before, declared_kw)])],
+                           WINDOW, 10)
+
+    def spread(found: Births | None) -> tuple[float, float]:
+        [increase] = counter_increases(series, "energy_kwh", found)
+        [buckets] = counter_buckets(series, "energy_kwh", every, found)
+        return increase.value, math.fsum(v for _, v in buckets.points)
+
+    assert spread(None) == pytest.approx((float(rise + implied),) * 2)
+    assert spread(births) == pytest.approx((float(rise),) * 2)
+    [judged] = counter_increases(series, "energy_kwh", births)
+    assert "rollover_inferred" not in judged.anomalies
+    # A birth after the drop's interval began does not judge it: the catalogue does.
+    later = device_births([_birth_rows("crusher", [(start + 1, declared_kw)])], WINDOW, 10)
+    assert spread(later) == pytest.approx((float(rise + implied),) * 2)
+
+
+def test_a_birth_declaring_no_maximum_or_more_than_the_catalogue_leaves_its_bound() -> None:
+    series = [_counter("crusher", "crusher_station", [(0, 999_990.0), (5, 10.0)])]
+    for declared in (None, 5_000.0):
+        births = device_births([_birth_rows("crusher", [(0, declared)])], WINDOW, 10)
+        assert counter_increases(series, "energy_kwh", births)[0].value == 20.0
+
+
+def test_births_are_read_per_request_and_bound_the_spread(gw: Harness) -> None:
+    # The same drop on two crushers; one declared 50 kW in its birth before the window:
+    # 20 kWh in 5 minutes (judged over 10 at 1.5 x 50 kW: 12.5 kWh) is no rollover for it.
+    gw.reader.series = [
+        _counter("crusher", "crusher_station", [(0, 999_990.0), (5, 10.0), (10, 12.0)]),
+        _counter("mill", "crusher_station", [(0, 999_990.0), (5, 10.0), (10, 12.0)])]
+    gw.reader.lifecycle = [_birth_rows("crusher", [(-MIN, 50.0)])]
+    params = {"site": "zz", "line": "l1", "metric": "energy_kwh", "aggregate": "spread",
+              "start": "1970-01-01T00:00:00Z", "end": "1970-01-01T00:15:00Z"}
+    body = gw.client.get("/v1/metrics/aggregate", headers=gw.auth(Role.OPERATOR),
+                         params=params).json()
+    assert {d["device"]: d["value"] for d in body["devices"]} == {"crusher": 2.0, "mill": 22.0}
+    series = gw.client.get("/v1/metrics/series", headers=gw.auth(Role.OPERATOR),
+                           params={**params, "every": "5m"}).json()["series"]
+    assert {s["device"]: [p["value"] for p in s["points"]] for s in series} == {
+        "crusher": [0.0, 0.0, 2.0], "mill": [0.0, 20.0, 2.0]}
+    births = [(q, p) for q, p in gw.reader.queries if "device_lifecycle" in q]
+    assert len(births) == 2  # one query per request
+    assert all(p == {"site": "zz", "line": "l1", "event": "birth",
+                     "start": "1970-01-01T00:00:00Z", "end": "1970-01-01T00:15:00Z"}
+               for _, p in births)
+
+
+def test_a_device_born_more_often_than_the_bound_in_the_window_is_refused() -> None:
+    rows = [_birth_rows("crusher", [(T0_MS - 1, 50.0), *((T0_MS + k, 50.0) for k in range(3))])]
+    assert len(device_births(rows, WINDOW, 3)[("l1", "crusher")]) == 4
+    with pytest.raises(Invalid, match="born more than 2 times"):
+        device_births(rows, WINDOW, 2)

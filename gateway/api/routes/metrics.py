@@ -27,16 +27,19 @@ from gateway.metrics import (
     COUNTER_METRICS,
     OUT_OF_RANGE,
     Aggregate,
+    Births,
     Interval,
     Scope,
     Window,
     aggregate_query,
+    births_query,
     check_rows,
     check_window,
     combine,
     counter_buckets,
     counter_increases,
     counter_total,
+    device_births,
     readings_query,
     series_query,
 )
@@ -88,13 +91,18 @@ def _read(gateway: Gateway, text: str, params: dict[str, object]) -> list[Series
         raise Unavailable(f"InfluxDB: {error}") from error
 
 
-def _readings(gateway: Gateway, scope: Scope, metric: str, window: Window) -> list[Series]:
+def _readings(gateway: Gateway, scope: Scope, metric: str,
+              window: Window) -> tuple[list[Series], Births]:
     """Every raw reading of a counter in the scope and window, counted first so that no
-    request reads more than `max_readings` of them."""
+    request reads more than `max_readings` of them; and the births that bound the devices'
+    rollovers in the window (the engine's limits: catalogue and birth declarations)."""
     counted = aggregate_query(scope, metric, Aggregate.COUNT, window)
     check_rows(_read(gateway, counted.text, counted.params), gateway.settings.max_readings)
+    limit = gateway.settings.max_births
+    births = births_query(scope, window, limit)
+    found = device_births(_read(gateway, births.text, births.params), window, limit)
     query = readings_query(scope, metric, window)
-    return _read(gateway, query.text, query.params)
+    return _read(gateway, query.text, query.params), found
 
 
 def _by_counter_rules(aggregate: Aggregate, metric: str) -> bool:
@@ -115,9 +123,10 @@ def metric_series(gateway: GatewayDep, principal: MetricsViewer, site: Site, met
     window = _window(gateway, start, end)
     check_window(window, every, gateway.settings.max_points)
     if _by_counter_rules(aggregate, metric):
+        readings, births = _readings(gateway, scope, metric, window)
         series = [DeviceSeries(device=b.device, points=[
             SeriesPoint(time=at_ms(t), value=v) for t, v in b.points])
-            for b in counter_buckets(_readings(gateway, scope, metric, window), metric, every)]
+            for b in counter_buckets(readings, metric, every, births)]
     else:
         query = series_query(scope, metric, aggregate, window, every)
         series = [DeviceSeries(device=s.tags.get("device", ""), points=[
@@ -135,14 +144,16 @@ def metric_aggregate(gateway: GatewayDep, principal: MetricsViewer, site: Site,
     """`aggregate(metric)` over the window, per device, and combined for the scope.
 
     `spread` of a counter is its increase by the energy-carbon engine's counter rules
-    (rollovers only when physical, reading errors add nothing, a new meter's start is not
-    consumption), and the scope's total counts production devices only, never the meters
+    (rollovers only when physical for the register's span and the maximum rate of the
+    catalogue and of the device's births, reading errors add nothing, a new meter's start
+    is not consumption), and the scope's total counts production devices only, never the meters
     that measure them again."""
     scope = _scope(gateway, principal, site, line, device)
     window = _window(gateway, start, end)
     check_window(window, None, gateway.settings.max_points)
     if _by_counter_rules(aggregate, metric):
-        increases = counter_increases(_readings(gateway, scope, metric, window), metric)
+        readings, births = _readings(gateway, scope, metric, window)
+        increases = counter_increases(readings, metric, births)
         return AggregateResult(metric=metric, aggregate=aggregate, start=window.start,
                                end=window.end, total=counter_total(increases),
                                devices=[DeviceValue(device=i.device, value=i.value)
