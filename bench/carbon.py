@@ -3,11 +3,12 @@
     python -m bench.carbon [--devices 50] [--interval-s 60] [--repeat 2]
 
 Starts its own InfluxDB (with Mosquitto and nginx, `loopmeter.services`) on free ports in a
-temporary folder, writes one synthetic plant-day (every counter and power gauge of each
-device, one row per `--interval-s`, from 10 minutes before the day to 10 minutes after it),
-then times `close --period <day>` as the CLI runs it: one read of the day, then 96 quarters,
-24 hours and the day computed, written to `energy_carbon` and appended to the ledger
-(121 records). The best of `--repeat` runs counts, each into a fresh ledger.
+temporary folder, writes one synthetic plant-day (every counter, power gauge and operating
+state of each device, one row per `--interval-s`, from 10 minutes before the day to 10
+minutes after it, and each device's birth before the day, with its declared maxima, as
+ingest stores them), then times `close --period <day>` as the CLI runs it: one read of the
+day, then 96 quarters, 24 hours and the day computed, written to `energy_carbon` and
+appended to the ledger (121 records). The best of `--repeat` runs counts, each into a fresh ledger.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from carbon.periods import parse_period, with_sub_periods
 from carbon.service import build
 from carbon.settings import CarbonSettings
 from contract.catalogue import CATALOGUE, EquipmentType, MetricKind
-from contract.points import TELEMETRY, Point
+from contract.messages import AgentInfo, BirthMessage, MetricDeclaration
+from contract.points import TELEMETRY, Point, to_points
+from contract.topics import DeviceId, MessageKind, Topic
 from loopmeter.services import LocalServices, ServicePorts, free_ports
 
 SITE = "bench-site"
@@ -58,8 +61,23 @@ def plant_points(devices: int, interval_s: int) -> list[Point]:
                 enumerate(counters)}
             if any(m.name == "power_kw" for m in CATALOGUE[kind].metrics):
                 fields["power_kw"] = 36.0
+            if any(m.name == "state" for m in CATALOGUE[kind].metrics):
+                fields["state"] = "running" if "running" in _states(kind) else "melting"
             points.append(Point(TELEMETRY, tags, fields, ts))
+        points += to_points(Topic(DeviceId(SITE, line, device), MessageKind.BIRTH),
+                            _birth(kind, times[0] - 60_000), times[0])
     return points
+
+
+def _states(kind: EquipmentType) -> tuple[str, ...]:
+    return next((m.states for m in CATALOGUE[kind].metrics if m.name == "state"), ())
+
+
+def _birth(kind: EquipmentType, ts: int) -> BirthMessage:
+    """What an agent declares on connect: every catalogue metric with its range."""
+    return BirthMessage(v=1, ts=ts, session=1, device_type=kind, next_seq=0,
+                        agent=AgentInfo(name="bench", version="1"),
+                        metrics=[MetricDeclaration.of(m, 60) for m in CATALOGUE[kind].metrics])
 
 
 def measure(services: LocalServices, root: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -83,6 +101,9 @@ def measure(services: LocalServices, root: Path, args: argparse.Namespace) -> di
             closed = parts.engine.close_all(SITE, with_sub_periods(period, settings.zone()))
             runs.append(time.perf_counter() - started)
         assert len(closed) == 121 and all(c.outcome == "closed" for c in closed)
+    day_limits = closed[-1].record.data()["method"]["limits"]
+    assert day_limits and all(used[-1]["source"] == "birth" for used in day_limits.values()), \
+        "every bounded register is judged by its device's birth"
     site = next(r for r in closed[-1].computation.rows if r.level == "site")
     figures = {"devices": args.devices, "interval_s": args.interval_s, "points": len(points),
                "write_s": round(written_s, 2), "close_day_s": round(min(runs), 2),

@@ -92,7 +92,7 @@ class Engine:
         """Figures for a period from raw data, as the sum of its quarters (so an hour, a day,
         a month are always the sums of theirs); `day` is an earlier read that contains it,
         `memo` the quarters already computed from it."""
-        return compute(period, self._chunks(site, period, day), self._registry,
+        return compute(period, self._chunks(site, period, day, memo), self._registry,
                        self._accounting, self._tz, memo)
 
     def close(self, site: str, period: Period, day: SiteInputs | None = None,
@@ -152,22 +152,27 @@ class Engine:
                           stored["inputs_digest"] == computation.content["inputs_digest"],
                           tuple(differences(stored, computation.content)))
 
-    def _chunks(self, site: str, period: Period,
-                day: SiteInputs | None) -> Iterator[SiteInputs]:
+    def _chunks(self, site: str, period: Period, day: SiteInputs | None,
+                memo: Memo | None) -> Iterator[SiteInputs]:
         """The period's quarters, cut from one read per day (a day at a time for months and
         years, so memory stays bounded)."""
         if period.granularity in _BY_DAYS:
             for each in sub_periods(period, Granularity.DAY, self._tz):
                 yield from self._quarters(self._source.read(site, each.start_ms, each.end_ms),
-                                          each)
+                                          each, None)
             return
         yield from self._quarters(
             day if day is not None else self._source.read(site, period.start_ms,
-                                                          period.end_ms), period)
+                                                          period.end_ms), period, memo)
 
-    def _quarters(self, read: SiteInputs, period: Period) -> Iterator[SiteInputs]:
+    def _quarters(self, read: SiteInputs, period: Period,
+                  memo: Memo | None) -> Iterator[SiteInputs]:
         for quarter in sub_periods(period, Granularity.QUARTER, self._tz):
-            yield slice_inputs(read, quarter.start_ms, quarter.end_ms, self._horizon_ms)
+            if memo is not None and (quarter.start_ms, quarter.end_ms) in memo:
+                # Computed already from this read: `closing` looks it up by its bounds alone.
+                yield SiteInputs(read.site, quarter.start_ms, quarter.end_ms, ())
+            else:
+                yield slice_inputs(read, quarter.start_ms, quarter.end_ms, self._horizon_ms)
 
     def _write(self, site: str, computation: Computation) -> None:
         grid = computation.factors.grid
