@@ -9,6 +9,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, cast
@@ -16,8 +18,8 @@ from typing import Annotated, cast
 import typer
 
 from adapters.cli_errors import HandledGroup
-from adapters.clock import SystemClock
-from adapters.errors import InvalidInput, LoopmeterError
+from adapters.clock import Clock, SystemClock
+from adapters.errors import InvalidInput, LoopmeterError, Unreachable
 from adapters.pdf import PdfFailed
 from adapters.progress import progress_bar
 from carbon.closing import describe
@@ -35,7 +37,7 @@ from carbon.periods import (
 )
 from carbon.registry import Registry, RegistryError, load_registry
 from carbon.report import enpi_section
-from carbon.service import Runner, build
+from carbon.service import Parts, Runner, build
 from carbon.settings import CarbonSettings
 from carbon.signing import KeyProblem, SiteKeys, load_public
 from contract.site_profile import ProfileError
@@ -61,6 +63,20 @@ app.add_typer(checkpoint_app, name="checkpoint")
 
 class Refused(LoopmeterError):
     """An operator slip or an untrusted record: nothing is written."""
+
+
+INFLUX_URL_VARIABLE = "LOOPMETER_CARBON_INFLUX__URL"
+
+
+@contextmanager
+def _engine(settings: CarbonSettings, clock: Clock) -> Iterator[Parts]:
+    """The engine's parts; an InfluxDB that does not answer is named with its setting."""
+    try:
+        with build(settings, clock) as parts:
+            yield parts
+    except Unreachable as error:
+        raise Unreachable(str(error), "is it running? `loopmeter services up` starts the local "
+                          f"one; for another, set {INFLUX_URL_VARIABLE}") from error
 
 
 def _period(label: str, settings: CarbonSettings) -> Period:
@@ -143,7 +159,7 @@ def close(site: Site, period: Annotated[str | None, typer.Option(
     periods = with_sub_periods(chosen, settings.zone()) if chosen else []
     _check_ended(periods, settings, clock.now_ms())  # before anything is reached or opened
     started = time.monotonic()
-    with build(settings, clock) as parts:
+    with _engine(settings, clock) as parts:
         now = clock.now_ms()
         _check_known(site, parts.source.sites())
         runner = Runner(parts, settings, clock)
@@ -280,7 +296,7 @@ def recompute(site: Site, period: PeriodLabel) -> None:
     settings = CarbonSettings()
     _existing_ledger(settings)
     _registry(settings)
-    with build(settings, SystemClock()) as parts:
+    with _engine(settings, SystemClock()) as parts:
         try:
             result = parts.engine.recompute(site, _period(period, settings))
         except LookupError as error:

@@ -22,6 +22,8 @@ from typer.testing import CliRunner
 
 from adapters import errors
 from adapters.cli_errors import explain
+from carbon import CarbonSettings
+from carbon.cli import INFLUX_URL_VARIABLE
 from loopmeter.cli import app
 from loopmeter.services import LocalServices, free_ports
 from tests.servers import DYNSEC_INGEST
@@ -61,12 +63,14 @@ def assert_explained(outcome: tuple[int, str], code: int, *fragments: str) -> No
         assert fragment in output, output
 
 
-def test_influxdb_down(tmp_path: Path) -> None:
+def test_influxdb_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"http://127.0.0.1:{_closed_port()}"
     assert_explained(invoke(["carbon", "close", "--site", "s", "--period", "2026-10-05"], {
-        "LOOPMETER_CARBON_INFLUX__URL": url,
-        "LOOPMETER_CARBON_LEDGER_PATH": str(tmp_path / "ledger.sqlite")}),
-        errors.UNAVAILABLE, f"InfluxDB unreachable at {url}", "loopmeter services up")
+        INFLUX_URL_VARIABLE: url, "LOOPMETER_CARBON_LEDGER_PATH": str(tmp_path / "l.sqlite")}),
+        errors.UNAVAILABLE, f"InfluxDB unreachable at {url}", "loopmeter services up",
+        f"set {INFLUX_URL_VARIABLE}")
+    monkeypatch.setenv(INFLUX_URL_VARIABLE, url)  # the variable the hint names sets the URL
+    assert CarbonSettings().influx.url == url
 
 
 def test_broker_down() -> None:
