@@ -1,8 +1,8 @@
 """The energy-carbon engine: from meter readings to audited kgce and CO2 figures.
 
 Pure core: `registry` (factors as data), `counters` (register deltas), `activity`, `figures`,
-`formulas`, `buckets` (a register's increase per time bucket, for the gateway), `periods`,
-`canonical`, `ledger` (logic and stores). Adapters: `influx_io`
+`formulas`, `buckets` (a register's increase over a window and per time bucket, for the
+gateway), `periods`, `canonical`, `ledger` (logic and stores). Adapters: `influx_io`
 (InfluxQL reader, `energy_carbon` points), `ledger.SQLiteStore`. Shell: `engine`, `service`,
 `cli`. See docs/carbon.md.
 
@@ -11,7 +11,7 @@ never its submodules (an import-linter contract in pyproject.toml holds them to 
 """
 
 from carbon.activity import counts_in_totals, register_increase
-from carbon.buckets import BucketIncrease, bucket_increases
+from carbon.buckets import BucketIncrease, bucket_increases, window_increase
 from carbon.counters import (
     CounterEvent,
     EventKind,
@@ -84,4 +84,5 @@ __all__ = [
     "standing",
     "standings_csv",
     "vars_of",
+    "window_increase",
 ]

@@ -116,16 +116,25 @@ def limits_in_force(inputs: SiteInputs, bounds: tuple[int, int]) -> dict[str, An
 
 def register_increase(equipment: EquipmentType | None, metric: str,
                       readings: Sequence[Reading], max_gap_ms: int = 300_000,
-                      births: Sequence[LifeEvent] = ()) -> IntervalResult:
-    """A register's increase from its first to its last reading by the engine's counter
-    rules (rollover only when physical, reading errors skipped, restarts not counted): what
-    anything else that reports energy from counters (gateway, dashboards) must use.
+                      births: Sequence[LifeEvent] = (),
+                      bounds: tuple[int, int] | None = None) -> IntervalResult:
+    """A register's increase by the engine's counter rules (rollover only when physical,
+    reading errors skipped, restarts not counted): what anything else that reports energy
+    from counters (gateway, dashboards) must use.
+
+    Without `bounds`, from its first to its last reading. With `bounds` = [start, end), as
+    the engine computes a register over a period (`apportion`): `readings` may include the
+    last reading before `start` and the first after `end` (the engine's `_edge_readings`),
+    and a step that straddles a bound counts in proportion to its time inside. Uncovered
+    time is not substituted (no redundant meter, no edge estimate): the result's coverage
+    and flags say what is missing.
 
     `births` are the device's births in time order (the last one before the first reading
     and those after it are all that matter): their declared maxima bound its rollovers as
     they do in the engine (`limits_of`); without them, the catalogue's alone."""
     ordered = sorted({r.ts: r for r in readings}.values(), key=_time)
-    bounds = (ordered[0].ts, ordered[-1].ts) if ordered else (0, 0)
+    if bounds is None:
+        bounds = (ordered[0].ts, ordered[-1].ts) if ordered else (0, 0)
     return apportion(segments(ordered, (), max_gap_ms,
                               register_limits(equipment, metric, births)), bounds)
 
