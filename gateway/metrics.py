@@ -21,7 +21,7 @@ from carbon import (
     bucket_increases,
     counts_in_totals,
     lifecycles,
-    register_increase,
+    window_increase,
 )
 from contract import CATALOGUE, CUSTOM_PREFIX, EquipmentType, MetricKind
 from contract.codec import CUSTOM_NAME
@@ -126,9 +126,50 @@ def aggregate_query(scope: Scope, metric: str, aggregate: Aggregate, window: Win
     return _select(scope, metric, aggregate, window, 'GROUP BY "device"')
 
 
-def readings_query(scope: Scope, metric: str, window: Window) -> Query:
-    """Every reading of a counter per device, for its increase by the engine's rules."""
-    return _select(scope, metric, None, window, 'GROUP BY "device", "device_type", "line"')
+QUARTER = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class CounterRules:
+    """How the engine reads a register around a period (`CarbonSettings`): how far beyond it
+    to look for the readings that bridge its edges, and the longest step that is no gap."""
+
+    horizon_ms: int = 86_400_000
+    max_gap_ms: int = 300_000
+
+    @property
+    def horizon(self) -> timedelta:
+        return timedelta(milliseconds=self.horizon_ms)
+
+
+def read_span(window: Window) -> Window:
+    """The quarter-hours a counter spread's window touches: the engine judges a register
+    quarter by quarter (its periods are sums of quarter-hours), so the gateway reads them
+    whole."""
+    start = EARLIEST + (window.start - EARLIEST) // QUARTER * QUARTER
+    return Window(start, EARLIEST - (EARLIEST - window.end) // QUARTER * QUARTER)
+
+
+def around(span: Window, rules: CounterRules) -> Window:
+    """`span` and the engine's horizon on either side (within what InfluxDB can hold)."""
+    return Window(max(span.start - rules.horizon, EARLIEST), min(span.end + rules.horizon, LATEST))
+
+
+def readings_query(scope: Scope, metric: str, span: Window, rules: CounterRules) -> Query:
+    """Every reading of a counter per device in `span` (`read_span`), with the last one
+    before it and the first one after it within the horizon, as the engine's reader reads
+    a period. Three statements, one request, every value bound."""
+    field = quote_identifier(check_metric(metric))
+    conditions, params = _conditions(scope, span)
+    where = f'FROM "{TELEMETRY}" WHERE {" AND ".join(conditions)}'
+    group = 'GROUP BY "device", "device_type", "line"'
+    edges = around(span, rules)
+    return Query(
+        f'SELECT last({field}) AS "value" {where} AND time >= $before AND time < $start '
+        f"{group}; "
+        f'SELECT {field} AS "value" {where} AND time >= $start AND time < $end {group}; '
+        f'SELECT first({field}) AS "value" {where} AND time >= $end AND time < $after {group}',
+        {**params, "before": _rfc3339(edges.start), "after": _rfc3339(edges.end)})
 
 
 Births = Mapping[tuple[str, str], Sequence[LifeEvent]]
@@ -155,7 +196,7 @@ def device_births(series: list[Series], window: Window,
     window (its query stopped there: later births would be missing)."""
     found = {key: tuple(e for e in events if e.born)
              for key, events in lifecycles(series).items()}
-    start_ms = (window.start - EARLIEST) // timedelta(milliseconds=1)
+    start_ms = _ms(window.start)
     for (line, device), births in found.items():
         if sum(birth.ts >= start_ms for birth in births) > max_births:
             raise Invalid(f"device {line}/{device} was born more than {max_births} times in "
@@ -168,7 +209,9 @@ class Increase:
     device: str
     value: float
     counts: bool
-    anomalies: tuple[str, ...]
+    coverage: float
+    """Share of the window measured directly (the rest is not substituted)."""
+    flags: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,15 +223,21 @@ class Register:
     equipment: EquipmentType | None
     readings: list[Reading]
 
-    @classmethod
-    def of(cls, series: Series) -> Register:
-        return cls(series.tags.get("line", ""), series.tags.get("device", ""),
-                   _equipment(series.tags.get("device_type", "")),
-                   [Reading(int(t), Decimal(str(v))) for t, v in series.values
-                    if isinstance(v, int | float) and not isinstance(v, bool)])
-
     def births(self, births: Births) -> Sequence[LifeEvent]:
         return births.get((self.line, self.device), ())
+
+
+def registers(series: list[Series]) -> list[Register]:
+    """Each device's readings from `readings_query`'s three statements, as one register."""
+    found: dict[tuple[str, str, str], list[Reading]] = {}
+    for each in series:
+        key = (each.tags.get("device", ""), each.tags.get("device_type", ""),
+               each.tags.get("line", ""))
+        found.setdefault(key, []).extend(
+            Reading(int(t), Decimal(str(v))) for t, v in each.values
+            if isinstance(v, int | float) and not isinstance(v, bool))
+    return [Register(line, device, _equipment(kind), readings)
+            for (device, kind, line), readings in sorted(found.items())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,33 +247,57 @@ class BucketSeries:
     """(bucket start in epoch ms, the counter's increase in that bucket)."""
 
 
-def counter_increases(series: list[Series], metric: str,
+def counter_increases(series: list[Series], metric: str, window: Window,
+                      rules: CounterRules = CounterRules(),
                       births: Births | None = None) -> list[Increase]:
-    """Each device's counter increase over the window by the energy-carbon engine's counter
-    rules: a drop is a rollover only when physically possible (within the catalogue's and
-    the device's `births`' declared maximum rate), a reading error adds nothing, a new
-    meter's start reading is never consumption (`carbon.register_increase`)."""
+    """Each device's counter increase over the window as the energy-carbon engine computes
+    it (`carbon.window_increase`): its counter rules (a drop is a rollover only when
+    physically possible, within the catalogue's and the device's `births`' declared maximum
+    rate; a reading error adds nothing; a new meter's start reading is never consumption),
+    quarter-hour by quarter-hour from the readings that bridge each quarter's edges, a step
+    across the window's bounds counted in proportion to its time inside. Uncovered time is
+    not substituted: `coverage` says how much there is. Devices whose readings reach no
+    part of the window are left out."""
+    bounds = _bounds(window)
     found = []
-    for register in map(Register.of, series):
-        result = register_increase(register.equipment, metric, register.readings,
-                                   births=register.births(births or {}))
+    for register in registers(series):
+        result = window_increase(register.equipment, metric, register.readings, bounds,
+                                 rules.horizon_ms, rules.max_gap_ms,
+                                 register.births(births or {}))
+        if result.uncovered_ms == bounds[1] - bounds[0] and not result.events:
+            continue
         found.append(Increase(register.device, float(result.amount),
-                              counts_in_totals(register.equipment),
+                              counts_in_totals(register.equipment), float(result.coverage),
                               tuple(sorted(f.value for f in result.flags))))
     return found
 
 
-def counter_buckets(series: list[Series], metric: str, every: Interval,
+def counter_buckets(series: list[Series], metric: str, window: Window, every: Interval,
+                    rules: CounterRules = CounterRules(),
                     births: Births | None = None) -> list[BucketSeries]:
     """Each device's counter increase per `every` bucket by the same rules and births
-    (`carbon.bucket_increases`): the reading just before a bucket is its baseline, so a
-    device's buckets add up to its increase over the window in `counter_increases`."""
+    (`carbon.bucket_increases` over the window): a step that straddles buckets counts in
+    each in proportion to its time there, so a device's buckets add up to its increase in
+    `counter_increases`. Buckets no step reaches are left out (as InfluxQL's `fill(none)`)."""
     every_ms = int(every.duration.total_seconds() * 1000)
-    return [BucketSeries(register.device, [
-        (bucket.start, float(bucket.amount)) for bucket in
-        bucket_increases(register.equipment, metric, register.readings, every_ms,
-                         births=register.births(births or {}))])
-        for register in map(Register.of, series)]
+    bounds = _bounds(window)
+    found = []
+    for register in registers(series):
+        buckets = bucket_increases(register.equipment, metric, register.readings, every_ms,
+                                   rules.max_gap_ms, register.births(births or {}),
+                                   bounds=bounds, horizon_ms=rules.horizon_ms)
+        if buckets:
+            found.append(BucketSeries(register.device, [(b.start, float(b.amount))
+                                                        for b in buckets]))
+    return found
+
+
+def _bounds(window: Window) -> tuple[int, int]:
+    return _ms(window.start), _ms(window.end)
+
+
+def _ms(moment: datetime) -> int:
+    return (moment - EARLIEST) // timedelta(milliseconds=1)
 
 
 def check_rows(counts: list[Series], max_rows: int) -> None:

@@ -121,6 +121,12 @@ class SeriesResult(BaseModel):
 class DeviceValue(BaseModel):
     device: str
     value: float
+    coverage: float | None = Field(None, description="`spread` of a counter: the share of the "
+                                   "window its readings cover (uncovered time is not "
+                                   "estimated); null otherwise.")
+    flags: list[str] | None = Field(None, description="`spread` of a counter: what the "
+                                    "engine's counter rules found (rollover_inferred, "
+                                    "counter_backwards, uncovered, ...); null otherwise.")
 
 
 class AggregateResult(BaseModel):

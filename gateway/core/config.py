@@ -35,6 +35,11 @@ class CarbonReportSettings(BaseSettings):
                                 "(<site>.yaml): the reporting entity printed on reports.")
     pdf: PdfSettings = Field(default_factory=PdfSettings,
                              description="Headless Chromium that prints reports to PDF.")
+    horizon_s: int = Field(86_400, gt=0, description="How far before and after a counter "
+                           "spread's window to look for the readings that bridge its edges, "
+                           "as the engine does.")
+    max_gap_s: int = Field(300, gt=0, description="Readings further apart than this are a gap "
+                           "whose spread in time is estimated, as in the engine.")
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

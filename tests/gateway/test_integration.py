@@ -47,6 +47,7 @@ from tests.support.live import wait_for
 
 pytestmark = pytest.mark.integration
 NOT_AUTHORIZED = 0x87
+QUARTER = 900_000
 
 
 class Live:
@@ -189,8 +190,9 @@ def test_metrics_come_from_influxdb(live: Live, services: LocalServices, influx_
 def test_counter_series_and_aggregate_agree_with_the_engine(
         live: Live, services: LocalServices, influx_db: str, unique_site: str) -> None:
     """Through real InfluxDB: a main meter's rollover, a crusher's reading stepped back and a
-    smelter's undeclared meter restart, per 5-minute bucket and over the window."""
-    base = SystemClock().now_ms() // 300_000 * 300_000 - 1_800_000
+    smelter's undeclared meter restart, per 5-minute bucket and over a quarter-hour: each
+    step counts in each bucket in proportion to its time there."""
+    base = SystemClock().now_ms() // QUARTER * QUARTER - 2 * QUARTER
     registers = {
         ("main-meter", "electricity_meter"): [(3, 99_999_990.0), (6, 12.0), (12, 20.0)],
         ("crusher", "crusher_station"): [(0, 500.0), (1, 515.0), (4, 514.0), (6, 530.0),
@@ -208,14 +210,20 @@ def test_counter_series_and_aggregate_agree_with_the_engine(
     series = live.client.get("/v1/metrics/series", params={**window, "every": "5m"},
                              headers=live.admin).json()["series"]
     buckets = {s["device"]: [p["value"] for p in s["points"]] for s in series}
-    assert buckets == {"main-meter": [0.0, 22.0, 8.0], "crusher": [15.0, 15.0, 1.0],
-                       "smelter": [10.0, 4.0, 11.0]}
+    # The meter: 22 kWh from minute 3 to 6, 8 from 6 to 12. The crusher: 15 from 0 to 1,
+    # 15 from 1 to 6 (514 at minute 4 is skipped), 1 from 6 to 11. The smelter: 10 from 0
+    # to 2, nothing known from 2 to 6 (a restart), 4 from 6 to 7, 11 from 7 to 11.
+    assert buckets == {"main-meter": pytest.approx([22 * 2 / 3, 22 / 3 + 8 * 4 / 6, 8 * 2 / 6]),
+                       "crusher": pytest.approx([15 + 12, 3 + 0.8, 0.2]),
+                       "smelter": pytest.approx([10, 4 + 11 * 3 / 4, 11 / 4])}
     assert {s["device"]: [p["time"] for p in s["points"]] for s in series}["crusher"] == [
         _iso(base + k * 300_000) for k in range(3)]
     body = live.client.get("/v1/metrics/aggregate", params=window, headers=live.admin).json()
-    assert {d["device"]: d["value"] for d in body["devices"]} == {
-        device: sum(values) for device, values in buckets.items()}
-    assert body["total"] == 56.0  # the crusher and the smelter; the meter measures again
+    assert {d["device"]: d["value"] for d in body["devices"]} == pytest.approx({
+        device: sum(values) for device, values in buckets.items()})
+    assert body["total"] == pytest.approx(56.0)  # the crusher and the smelter, not the meter
+    assert {d["device"]: d["coverage"] for d in body["devices"]} == pytest.approx(
+        {"main-meter": 9 / 15, "crusher": 11 / 15, "smelter": 7 / 15})
 
 
 def test_counter_spreads_are_bounded_by_the_maximum_a_device_declared_in_its_birth(
@@ -226,7 +234,7 @@ def test_counter_spreads_are_bounded_by_the_maximum_a_device_declared_in_its_bir
     the window declaring 50 kW, the mill before it (its last birth 50 kW, an older one
     none), the breaker never: only the breaker's drop is a rollover, on /aggregate and
     /series alike, and the gateway reads the births as the engine's reader does."""
-    base = SystemClock().now_ms() // 300_000 * 300_000 - 1_800_000
+    base = SystemClock().now_ms() // QUARTER * QUARTER - 2 * QUARTER
     readings = [(0, 999_990.0), (3, 999_995.0), (8, 20.0), (13, 30.0)]
     births = {"crusher": [(2, 50.0)], "mill": [(-120, None), (-60, 50.0)], "breaker": []}
     with PointWriter(InfluxSettings(url=services.influx_url, database=influx_db)) as writer:
@@ -244,15 +252,18 @@ def test_counter_spreads_are_bounded_by_the_maximum_a_device_declared_in_its_bir
     series = live.client.get("/v1/metrics/series", params={**window, "every": "5m"},
                              headers=live.admin).json()["series"]
     buckets = {s["device"]: [p["value"] for p in s["points"]] for s in series}
-    assert buckets == {"crusher": [5.0, 0.0, 10.0], "mill": [5.0, 0.0, 10.0],
-                       "breaker": [5.0, 25.0, 10.0]}
+    # Steps count in proportion to their time in each bucket (minute 3 to 8, 8 to 13).
+    assert buckets == {"crusher": [5.0, 4.0, 6.0], "mill": [5.0, 4.0, 6.0],
+                       "breaker": [15.0, 19.0, 6.0]}
     assert {device: sum(values) for device, values in buckets.items()} == spreads
-    # The engine's reader, over the same database and window, reads the same births.
+    # The engine's reader, over the same database and quarter, reads the same births and
+    # makes the same figure of it.
     with InfluxQL(InfluxSettings(url=services.influx_url, database=influx_db)) as ql:
-        inputs = TelemetryReader(ql, 0).read(unique_site, base, base + 900_000)
+        inputs = TelemetryReader(ql, 86_400_000).read(unique_site, base, base + QUARTER)
     engine = {r.device.device: float(register_increase(
         r.device.type, r.metric, r.readings,
-        births=inputs.devices.get(r.device.key, DeviceState()).births).amount)
+        births=inputs.devices.get(r.device.key, DeviceState()).births,
+        bounds=(base, base + QUARTER)).amount)
         for r in inputs.registers}
     assert engine == spreads
 

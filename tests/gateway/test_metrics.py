@@ -6,6 +6,7 @@ import math
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.influx import QueryFailed, Series, Unavailable
+from carbon import Reading
 from gateway.core.errors import Invalid
 from gateway.core.security import Role
 from gateway.metrics import (
+    EARLIEST,
     Aggregate,
     Births,
+    CounterRules,
     Interval,
     Scope,
     Window,
@@ -30,8 +34,12 @@ from gateway.metrics import (
     counter_buckets,
     counter_increases,
     device_births,
+    read_span,
+    readings_query,
     series_query,
 )
+from tests.carbon import test_windows as windows
+from tests.carbon.test_windows import gateway_read
 from tests.gateway.conftest import Harness, fake_gateway, fake_settings
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -180,19 +188,25 @@ def test_counter_spread_follows_the_engines_rules_and_hierarchy(gw: Harness) -> 
         _counter("crusher", "crusher_station", [(0, 500.0), (1, 515.0), (2, 514.0),
                                                  (3, 530.0)])]
     body = gw.client.get("/v1/metrics/aggregate", headers=gw.auth(Role.OPERATOR),
-                         params={"site": "zz", "metric": "energy_kwh",
-                                 "aggregate": "spread"}).json()
-    assert {d["device"]: d["value"] for d in body["devices"]} == {"main-meter": 22.0,
-                                                                  "crusher": 30.0}
+                         params={"site": "zz", "metric": "energy_kwh", "aggregate": "spread",
+                                 "start": "1970-01-01T00:00:00Z",
+                                 "end": "1970-01-01T00:03:00Z"}).json()
+    assert {d["device"]: (d["value"], d["coverage"]) for d in body["devices"]} == {
+        "main-meter": (22.0, pytest.approx(1 / 3)), "crusher": (30.0, 1.0)}
+    flags = {d["device"]: d["flags"] for d in body["devices"]}
+    assert flags == {"main-meter": ["rollover_inferred", "uncovered"],
+                     "crusher": ["counter_backwards"]}
     assert body["total"] == 30.0
-    text, _ = gw.reader.queries[-1]
-    assert text.startswith('SELECT "energy_kwh" AS "value"')
+    text, params = gw.reader.queries[-1]
+    assert text.startswith('SELECT last("energy_kwh") AS "value"')
+    assert params is not None and params["before"] == "1970-01-01T00:00:00Z"  # not earlier
 
 
 def test_counter_series_follows_the_engines_rules_per_bucket(gw: Harness) -> None:
-    # The same registers as above, in 5-minute buckets: the main meter's rollover counts
-    # 22 kWh in the bucket of its later reading; the crusher's step back adds nothing, and
-    # its reading at minute 3 counts from 515 (minute 1), not from the erroneous 514.
+    # The same registers as above, in 5-minute buckets: the main meter's rollover (minute
+    # 4 to 6) counts 22 kWh in proportion to its time in each bucket; the crusher's step
+    # back adds nothing, and its reading at minute 6 counts from 515 (minute 1), not from
+    # the erroneous 514: 15 kWh over 5 minutes, 12 in the first bucket.
     gw.reader.series = [
         _counter("main-meter", "electricity_meter", [(4, 99_999_990.0), (6, 12.0)]),
         _counter("crusher", "crusher_station", [(0, 500.0), (1, 515.0), (4, 514.0),
@@ -203,12 +217,12 @@ def test_counter_series_follows_the_engines_rules_per_bucket(gw: Harness) -> Non
                          params=params).json()
     assert {s["device"]: [(p["time"], p["value"]) for p in s["points"]]
             for s in body["series"]} == {
-        "main-meter": [("1970-01-01T00:00:00Z", 0.0), ("1970-01-01T00:05:00Z", 22.0)],
-        "crusher": [("1970-01-01T00:00:00Z", 15.0), ("1970-01-01T00:05:00Z", 15.0)]}
+        "main-meter": [("1970-01-01T00:00:00Z", 11.0), ("1970-01-01T00:05:00Z", 11.0)],
+        "crusher": [("1970-01-01T00:00:00Z", 27.0), ("1970-01-01T00:05:00Z", 3.0)]}
     (counted, _), (births, _), (read, _) = gw.reader.queries
     assert counted.startswith('SELECT count("energy_kwh") AS "value"')
     assert births.startswith('SELECT * FROM "device_lifecycle"')
-    assert read.startswith('SELECT "energy_kwh" AS "value"')
+    assert read.startswith('SELECT last("energy_kwh") AS "value"')
 
 
 def test_spread_of_a_gauge_stays_in_influxql(gw: Harness) -> None:
@@ -241,19 +255,41 @@ _READINGS = st.lists(st.tuples(st.integers(0, 7_200), st.integers(0, 2_000_000))
                      min_size=1, max_size=60)
 
 
-@given(st.lists(_READINGS, min_size=1, max_size=3), st.sampled_from(list(Interval)))
+@given(st.lists(_READINGS, min_size=1, max_size=3), st.sampled_from(list(Interval)),
+       st.integers(-900, 7_200), st.integers(1, 7_200))
 def test_buckets_add_up_to_the_aggregate(registers: list[list[tuple[int, int]]],
-                                         every: Interval) -> None:
-    """Whatever the readings (rollovers, steps back, restarts, repeats), each device's
-    buckets on /series add up to its spread on /aggregate."""
+                                         every: Interval, start_s: int, length_s: int) -> None:
+    """Whatever the readings (rollovers, steps back, restarts, repeats) and the window, each
+    device's buckets on /series add up to its spread on /aggregate."""
     series = [Series("telemetry", {"device": f"d{i}", "device_type": "electricity_meter"},
                      ["time", "value"], [[t * 1000, v / 10] for t, v in readings])
               for i, readings in enumerate(registers)]
-    window = {i.device: i.value for i in counter_increases(series, "energy_kwh")}
-    for buckets in counter_buckets(series, "energy_kwh", every):
-        assert math.isclose(math.fsum(v for _, v in buckets.points), window[buckets.device],
+    start = EARLIEST + timedelta(seconds=max(start_s, 0))
+    window = Window(start, start + timedelta(seconds=length_s))
+    spreads = {i.device: i.value for i in counter_increases(series, "energy_kwh", window)}
+    for buckets in counter_buckets(series, "energy_kwh", window, every):
+        assert math.isclose(math.fsum(v for _, v in buckets.points), spreads[buckets.device],
                             rel_tol=1e-12, abs_tol=1e-9)
         assert all(v >= 0 for _, v in buckets.points)
+
+
+def test_a_counter_is_read_over_whole_quarter_hours_with_the_readings_that_bridge_them(
+) -> None:
+    window = Window(T0 + timedelta(minutes=7), T0 + timedelta(minutes=50))
+    span = read_span(window)
+    assert span == Window(T0, T0 + timedelta(hours=1))
+    assert read_span(span) == span
+    query = readings_query(Scope("zz", "l1"), "energy_kwh", span, CounterRules(3_600_000))
+    where = 'FROM "telemetry" WHERE "site" = $site AND "line" = $line'
+    group = 'GROUP BY "device", "device_type", "line"'
+    assert query.text == (
+        f'SELECT last("energy_kwh") AS "value" {where} AND time >= $before AND time < $start '
+        f'{group}; SELECT "energy_kwh" AS "value" {where} AND time >= $start AND time < $end '
+        f'{group}; SELECT first("energy_kwh") AS "value" {where} AND time >= $end AND '
+        f"time < $after {group}")
+    assert query.params == {"site": "zz", "line": "l1", "start": "2026-11-01T00:00:00Z",
+                            "end": "2026-11-01T01:00:00Z", "before": "2026-10-31T23:00:00Z",
+                            "after": "2026-11-01T02:00:00Z"}
 
 
 def test_births_query_binds_every_value_and_reads_the_last_birth_before_the_window() -> None:
@@ -308,14 +344,14 @@ def test_a_drop_the_declared_maximum_rules_out_adds_nothing_through_the_gateway(
                            WINDOW, 10)
 
     def spread(found: Births | None) -> tuple[float, float]:
-        [increase] = counter_increases(series, "energy_kwh", found)
-        [buckets] = counter_buckets(series, "energy_kwh", every, found)
+        [increase] = counter_increases(series, "energy_kwh", WINDOW, births=found)
+        [buckets] = counter_buckets(series, "energy_kwh", WINDOW, every, births=found)
         return increase.value, math.fsum(v for _, v in buckets.points)
 
     assert spread(None) == pytest.approx((float(rise + implied),) * 2)
     assert spread(births) == pytest.approx((float(rise),) * 2)
-    [judged] = counter_increases(series, "energy_kwh", births)
-    assert "rollover_inferred" not in judged.anomalies
+    [judged] = counter_increases(series, "energy_kwh", WINDOW, births=births)
+    assert "rollover_inferred" not in judged.flags
     # A birth after the drop's interval began does not judge it: the catalogue does.
     later = device_births([_birth_rows("crusher", [(start + 1, declared_kw)])], WINDOW, 10)
     assert spread(later) == pytest.approx((float(rise + implied),) * 2)
@@ -325,7 +361,8 @@ def test_a_birth_declaring_no_maximum_or_more_than_the_catalogue_leaves_its_boun
     series = [_counter("crusher", "crusher_station", [(0, 999_990.0), (5, 10.0)])]
     for declared in (None, 5_000.0):
         births = device_births([_birth_rows("crusher", [(0, declared)])], WINDOW, 10)
-        assert counter_increases(series, "energy_kwh", births)[0].value == 20.0
+        window = Window(EARLIEST, EARLIEST + timedelta(minutes=15))
+        assert counter_increases(series, "energy_kwh", window, births=births)[0].value == 20.0
 
 
 def test_births_are_read_per_request_and_bound_the_spread(gw: Harness) -> None:
@@ -342,12 +379,16 @@ def test_births_are_read_per_request_and_bound_the_spread(gw: Harness) -> None:
     assert {d["device"]: d["value"] for d in body["devices"]} == {"crusher": 2.0, "mill": 22.0}
     series = gw.client.get("/v1/metrics/series", headers=gw.auth(Role.OPERATOR),
                            params={**params, "every": "5m"}).json()["series"]
-    assert {s["device"]: [p["value"] for p in s["points"]] for s in series} == {
-        "crusher": [0.0, 0.0, 2.0], "mill": [0.0, 20.0, 2.0]}
+    # No bucket for the crusher's first 5 minutes (the amount across its restart is
+    # unknown) nor for anyone's last 5 (no reading after 00:10 reaches them).
+    assert {s["device"]: [(p["time"], p["value"]) for p in s["points"]] for s in series} == {
+        "crusher": [("1970-01-01T00:05:00Z", 2.0)],
+        "mill": [("1970-01-01T00:00:00Z", 20.0), ("1970-01-01T00:05:00Z", 2.0)]}
     births = [(q, p) for q, p in gw.reader.queries if "device_lifecycle" in q]
     assert len(births) == 2  # one query per request
+    # The births that judge every reading read: the engine's horizon (a day) around.
     assert all(p == {"site": "zz", "line": "l1", "event": "birth",
-                     "start": "1970-01-01T00:00:00Z", "end": "1970-01-01T00:15:00Z"}
+                     "start": "1970-01-01T00:00:00Z", "end": "1970-01-02T00:15:00Z"}
                for _, p in births)
 
 
@@ -356,3 +397,40 @@ def test_a_device_born_more_often_than_the_bound_in_the_window_is_refused() -> N
     assert len(device_births(rows, WINDOW, 3)[("l1", "crusher")]) == 4
     with pytest.raises(Invalid, match="born more than 2 times"):
         device_births(rows, WINDOW, 2)
+
+
+def _as_read(readings: list[Reading], window: Window) -> list[Series]:
+    """What InfluxDB returns to `readings_query` for the window's `read_span`: the
+    readings of its quarter-hours and those that bridge them within the engine's horizon."""
+    span = read_span(window)
+    read = gateway_read(readings, (_ms(span.start), _ms(span.end)), CounterRules().horizon_ms)
+    return [Series("telemetry", {"device": "crusher", "device_type": "crusher_station",
+                                 "line": "l1"}, ["time", "value"],
+                   [[r.ts, float(r.value)] for r in read])]
+
+
+def _spread(readings: list[Reading], start_ms: int, end_ms: int) -> float:
+    window = Window(EARLIEST + timedelta(milliseconds=start_ms),
+                    EARLIEST + timedelta(milliseconds=end_ms))
+    found = counter_increases(_as_read(readings, window), "energy_kwh", window)
+    return found[0].value if found else 0.0
+
+
+@given(windows.registers(), st.lists(st.integers(0, 4 * 3_600), min_size=3, max_size=5,
+                                     unique=True))
+def test_the_gateways_spreads_add_up_across_windows_and_are_the_engines_quarters(
+        readings: list[Reading], cuts_s: list[int]) -> None:
+    """A counter's spread on consecutive windows (cut anywhere) adds up to the spread on
+    their union, each read as the gateway reads it; and a quarter's spread is the engine's
+    own figure for the register, less what it substitutes for uncovered time."""
+    readings = [Reading(r.ts, r.value.quantize(Decimal(1))) for r in readings]  # floats
+    first = min(r.ts for r in readings)
+    cuts = sorted(first + c * 1000 for c in cuts_s)
+    parts = [_spread(readings, a, b) for a, b in pairwise(cuts)]
+    assert math.isclose(math.fsum(parts), _spread(readings, cuts[0], cuts[-1]),
+                        rel_tol=1e-9, abs_tol=1e-6)
+    quarter = cuts[0] - cuts[0] % windows.QUARTER
+    amount, filled, _ = windows.engine(readings, (quarter, quarter + windows.QUARTER),
+                                       CounterRules().horizon_ms)
+    assert math.isclose(_spread(readings, quarter, quarter + windows.QUARTER),
+                        float(amount - filled), rel_tol=1e-9, abs_tol=1e-6)

@@ -28,10 +28,12 @@ from gateway.metrics import (
     OUT_OF_RANGE,
     Aggregate,
     Births,
+    CounterRules,
     Interval,
     Scope,
     Window,
     aggregate_query,
+    around,
     births_query,
     check_rows,
     check_window,
@@ -40,6 +42,7 @@ from gateway.metrics import (
     counter_increases,
     counter_total,
     device_births,
+    read_span,
     readings_query,
     series_query,
 )
@@ -91,17 +94,25 @@ def _read(gateway: Gateway, text: str, params: dict[str, object]) -> list[Series
         raise Unavailable(f"InfluxDB: {error}") from error
 
 
+def _rules(gateway: Gateway) -> CounterRules:
+    """The engine's horizon and maximum gap (`LOOPMETER_CARBON_*`, as the engine reads them)."""
+    carbon = gateway.settings.carbon
+    return CounterRules(carbon.horizon_s * 1000, carbon.max_gap_s * 1000)
+
+
 def _readings(gateway: Gateway, scope: Scope, metric: str,
               window: Window) -> tuple[list[Series], Births]:
-    """Every raw reading of a counter in the scope and window, counted first so that no
-    request reads more than `max_readings` of them; and the births that bound the devices'
-    rollovers in the window (the engine's limits: catalogue and birth declarations)."""
-    counted = aggregate_query(scope, metric, Aggregate.COUNT, window)
+    """Every raw reading of a counter in the scope and in the quarter-hours the window
+    touches, with the readings that bridge their edges, counted first so that no request
+    reads more than `max_readings` of them; and the births that bound the devices'
+    rollovers there (the engine's limits: catalogue and birth declarations)."""
+    span, rules = read_span(window), _rules(gateway)
+    counted = aggregate_query(scope, metric, Aggregate.COUNT, span)
     check_rows(_read(gateway, counted.text, counted.params), gateway.settings.max_readings)
-    limit = gateway.settings.max_births
-    births = births_query(scope, window, limit)
-    found = device_births(_read(gateway, births.text, births.params), window, limit)
-    query = readings_query(scope, metric, window)
+    limit, reach = gateway.settings.max_births, around(span, rules)
+    births = births_query(scope, reach, limit)
+    found = device_births(_read(gateway, births.text, births.params), reach, limit)
+    query = readings_query(scope, metric, span, rules)
     return _read(gateway, query.text, query.params), found
 
 
@@ -116,9 +127,9 @@ def metric_series(gateway: GatewayDep, principal: MetricsViewer, site: Site, met
                   every: Interval = Interval.FIVE_MINUTES) -> SeriesResult:
     """`aggregate(metric)` per `every` bucket, one series per device in the scope.
 
-    `spread` of a counter is its increase per bucket by the energy-carbon engine's counter
-    rules, from the reading just before the bucket: a device's buckets add up to its
-    `spread` on `/aggregate` over the same window."""
+    `spread` of a counter is its increase per bucket as the energy-carbon engine computes
+    it (counter rules, quarter-hour by quarter-hour, steps across bounds in proportion to
+    time): a device's buckets add up to its `spread` on `/aggregate` over the same window."""
     scope = _scope(gateway, principal, site, line, device)
     window = _window(gateway, start, end)
     check_window(window, every, gateway.settings.max_points)
@@ -126,7 +137,7 @@ def metric_series(gateway: GatewayDep, principal: MetricsViewer, site: Site, met
         readings, births = _readings(gateway, scope, metric, window)
         series = [DeviceSeries(device=b.device, points=[
             SeriesPoint(time=at_ms(t), value=v) for t, v in b.points])
-            for b in counter_buckets(readings, metric, every, births)]
+            for b in counter_buckets(readings, metric, window, every, _rules(gateway), births)]
     else:
         query = series_query(scope, metric, aggregate, window, every)
         series = [DeviceSeries(device=s.tags.get("device", ""), points=[
@@ -143,20 +154,23 @@ def metric_aggregate(gateway: GatewayDep, principal: MetricsViewer, site: Site,
                      aggregate: Aggregate = Aggregate.MEAN) -> AggregateResult:
     """`aggregate(metric)` over the window, per device, and combined for the scope.
 
-    `spread` of a counter is its increase by the energy-carbon engine's counter rules
-    (rollovers only when physical for the register's span and the maximum rate of the
-    catalogue and of the device's births, reading errors add nothing, a new meter's start
-    is not consumption), and the scope's total counts production devices only, never the meters
-    that measure them again."""
+    `spread` of a counter is its increase as the energy-carbon engine computes it (rollovers
+    only when physical for the register's span and the maximum rate of the catalogue and of
+    the device's births, reading errors add nothing, a new meter's start is not consumption;
+    quarter-hour by quarter-hour from the readings that bridge the edges, so a window of
+    whole quarters is the sum of the engine's quarters before substitution), with each
+    device's coverage and flags; the scope's total counts production devices only, never
+    the meters that measure them again."""
     scope = _scope(gateway, principal, site, line, device)
     window = _window(gateway, start, end)
     check_window(window, None, gateway.settings.max_points)
     if _by_counter_rules(aggregate, metric):
         readings, births = _readings(gateway, scope, metric, window)
-        increases = counter_increases(readings, metric, births)
+        increases = counter_increases(readings, metric, window, _rules(gateway), births)
         return AggregateResult(metric=metric, aggregate=aggregate, start=window.start,
                                end=window.end, total=counter_total(increases),
-                               devices=[DeviceValue(device=i.device, value=i.value)
+                               devices=[DeviceValue(device=i.device, value=i.value,
+                                                    coverage=i.coverage, flags=list(i.flags))
                                         for i in increases])
     query = aggregate_query(scope, metric, aggregate, window)
     values = [DeviceValue(device=s.tags.get("device", ""), value=row[1])
