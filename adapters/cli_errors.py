@@ -29,6 +29,7 @@ from adapters.errors import (
     LoopmeterError,
     is_port_in_use,
 )
+from adapters.mqtt.settings import parse_broker_url
 
 DEBUG_ENV = "LOOPMETER_DEBUG"
 # Chatty at INFO (httpx logs every URL, with the URL-encoded InfluxQL); their warnings stay.
@@ -177,3 +178,14 @@ class HandledCommand(TyperCommand):
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         return handled(ctx, lambda: super(HandledCommand, self).invoke(ctx))
+
+
+def broker_url(value: str | None) -> str | None:
+    """A typer callback for a --broker option: a URL that is not a broker's is a usage error
+    that names the option."""
+    if value is not None:
+        try:
+            parse_broker_url(value)
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from error
+    return value

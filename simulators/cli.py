@@ -12,10 +12,10 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from adapters.cli_errors import HandledGroup
+from adapters.cli_errors import HandledGroup, broker_url
 from adapters.errors import LoopmeterError
 from adapters.local_services import default_mqtt_url
-from adapters.mqtt import MqttSettings
+from adapters.mqtt import BROKER_OPTION_HINT, MqttSettings, check_reachable
 from contract import EquipmentType
 from simulators.clock import SimulatedClock
 from simulators.modbus import MeterServer
@@ -73,6 +73,7 @@ def run(
              "it never skips plant time.")] = 1440.0,
     duration: DurationOption = "1d",
     broker: Annotated[str | None, typer.Option(
+        callback=broker_url,
         help="MQTT broker URL (default: the broker of `loopmeter services up`).")] = None,
     username: Annotated[str | None, typer.Option(
         envvar="LOOPMETER_SIM_MQTT__USERNAME", help="Broker login, if it requires one.")] = None,
@@ -97,6 +98,7 @@ def run(
     plant = Plant.from_scenario(chosen, seed)
     mqtt = MqttSettings(url=broker or default_mqtt_url(), username=username,
                         password=SecretStr(password) if password is not None else None)
+    check_reachable(mqtt, BROKER_OPTION_HINT)
     spec = RunSpec(plant, mqtt, SimulatedClock(chosen.start_ms, speed),
                    chosen.start_ms + round(parse_duration(duration) * 1000),
                    parse_duration(batch), TruthWriter(ground_truth) if ground_truth else None,

@@ -22,6 +22,7 @@ from adapters.mqtt.paho import (
     topic_matches,
 )
 from adapters.mqtt.settings import (
+    BROKER_OPTION_HINT,
     BrokerAddress,
     ConnectFailed,
     Credentials,
@@ -29,12 +30,14 @@ from adapters.mqtt.settings import (
     MqttError,
     MqttSettings,
     TlsSettings,
+    check_reachable,
     credentials,
     parse_broker_url,
     ssl_context,
 )
 
 __all__ = [
+    "BROKER_OPTION_HINT",
     "FAILURE",
     "BrokerAddress",
     "ConnectFailed",
@@ -57,6 +60,7 @@ __all__ = [
     "Subscribed",
     "TlsSettings",
     "Will",
+    "check_reachable",
     "connect",
     "connect_properties",
     "credentials",

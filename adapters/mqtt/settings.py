@@ -6,12 +6,13 @@ No client library here: paho's adapter (`adapters.mqtt.paho`) and ingest's own c
 
 from __future__ import annotations
 
+import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from adapters import errors
 from adapters.local_services import default_mqtt_url
@@ -48,6 +49,12 @@ class MqttSettings(BaseModel):
     tls: TlsSettings | None = Field(None, description="TLS files; mqtts:// without them uses "
                                                       "the system CA store.")
 
+    @field_validator("url")
+    @classmethod
+    def _a_broker_url(cls, url: str) -> str:
+        parse_broker_url(url)  # refused here, where the option or variable is still named
+        return url
+
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
@@ -68,6 +75,21 @@ def parse_broker_url(url: str) -> BrokerAddress:
         raise ValueError(f"{url!r} is not a broker URL like mqtt://host:1883 or mqtts://host:8883")
     tls = parts.scheme in ("mqtts", "ssl")
     return BrokerAddress(parts.hostname, parts.port or (8883 if tls else 1883), tls)
+
+
+BROKER_OPTION_HINT = ("is it running? `loopmeter services up` starts the local broker; for "
+                      "another, give --broker")
+
+
+def check_reachable(settings: MqttSettings, hint: str | None = None,
+                    timeout_s: float = 5.0) -> None:
+    """Raise ConnectFailed unless something accepts TCP connections at the broker's address:
+    before a long run, so that a wrong URL is said at once and not as its consequences."""
+    address = parse_broker_url(settings.url)
+    try:
+        socket.create_connection((address.host, address.port), timeout=timeout_s).close()
+    except OSError as error:
+        raise ConnectFailed(f"cannot connect to {settings.url}: {error}", hint) from error
 
 
 def credentials(settings: MqttSettings) -> Credentials | None:

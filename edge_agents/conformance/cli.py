@@ -12,10 +12,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from adapters.cli_errors import HandledCommand
+from adapters.cli_errors import HandledCommand, broker_url
 from adapters.clock import SystemClock
 from adapters.local_services import default_mqtt_url
-from adapters.mqtt import MqttSettings
+from adapters.mqtt import BROKER_OPTION_HINT, MqttSettings, check_reachable
 from contract import DeviceId
 from edge_agents.conformance.clauses import CheckSettings, check_all
 from edge_agents.conformance.report import Report, render
@@ -38,6 +38,7 @@ def _device(value: str) -> DeviceId:
 def conformance(
     device: Annotated[str, typer.Option(help="The device, as SITE/LINE/DEVICE.")],
     broker: Annotated[str | None, typer.Option(
+        callback=broker_url,
         help="Broker URL, mqtt://host:port or mqtts://... (default: the broker of "
              "`loopmeter services up`).")] = None,
     duration: Annotated[float, typer.Option(help="Seconds to watch; at least three batch "
@@ -65,6 +66,7 @@ def conformance(
     settings = MqttSettings.model_validate({
         "url": broker, "username": username, "password": password,
         "tls": tls if any(tls.values()) else None})
+    check_reachable(settings, BROKER_OPTION_HINT)
     observations = watch(settings, device_id, duration, SystemClock())
     checks = CheckSettings(max_skew_ms=round(max_skew * 1000), expect_death=expect_death)
     report = Report(device_id, broker, duration, len(observations),

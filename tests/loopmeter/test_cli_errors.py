@@ -73,11 +73,23 @@ def test_influxdb_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert CarbonSettings().influx.url == url
 
 
-def test_broker_down() -> None:
+@pytest.mark.parametrize("command", [
+    ["conformance", "--device", "s/l/d", "--duration", "1"],
+    # Said at once, not as "ingest did not confirm" after the whole run.
+    ["sim", "run", "--scenario", "construction-waste", "--duration", "1h"],
+])
+def test_broker_down(command: list[str]) -> None:
     broker = f"mqtt://127.0.0.1:{_closed_port()}"
-    assert_explained(invoke(["conformance", "--device", "s/l/d", "--broker", broker,
-                             "--duration", "1"]),
-                     errors.UNAVAILABLE, f"cannot connect to {broker}")
+    assert_explained(invoke([*command, "--broker", broker]), errors.UNAVAILABLE,
+                     f"cannot connect to {broker}", "give --broker")
+
+
+@pytest.mark.parametrize("command", [["conformance", "--device", "s/l/d"],
+                                     ["sim", "run", "--scenario", "construction-waste"]])
+def test_a_broker_url_that_is_not_one_names_the_option(command: list[str]) -> None:
+    exit_code, output = invoke([*command, "--broker", "http://broker:1883"])
+    assert exit_code == errors.USAGE and "--broker" in output and "mqtt://host" in output
+    assert "Traceback" not in output and "internal error" not in output
 
 
 def test_unknown_scenario(tmp_path: Path) -> None:
@@ -114,6 +126,7 @@ def test_missing_agent_file(tmp_path: Path) -> None:
     (["ingest", "dlq", "list"], "LOOPMETER_INGEST_WORKER", "abc"),
     (["carbon", "factors"], "LOOPMETER_CARBON_HTTP_PORT", "99999"),
     (["gateway", "token", "list"], "LOOPMETER_GATEWAY_MQTT__KEEPALIVE_S", "soon"),
+    (["ingest", "dlq", "list"], "LOOPMETER_INGEST_MQTT__URL", "broker:1883"),
 ])
 def test_bad_environment_variable(args: list[str], variable: str, value: str,
                                   tmp_path: Path) -> None:
