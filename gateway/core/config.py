@@ -88,8 +88,9 @@ class GatewaySettings(BaseSettings):
     max_readings: int = Field(200_000, gt=0, description="Most raw counter readings a `spread` "
                               "of a counter may read (the counter rules need every reading); "
                               "larger windows get a 422.")
-    max_births: int = Field(1_000, gt=0, description="Most births of one device inside a "
-                            "counter `spread`'s window (their declared maxima bound its "
+    max_births: int = Field(1_000, gt=0, description="Most births of one device inside what "
+                            "a counter `spread` reads (its window's quarter-hours and the "
+                            "engine's horizon either side; their declared maxima bound its "
                             "rollovers); more get a 422.")
     carbon: CarbonReportSettings = Field(default_factory=CarbonReportSettings,
                                          description="Where the energy-carbon engine's ledger "
