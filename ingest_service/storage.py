@@ -97,9 +97,9 @@ def _size(lines: Sequence[str]) -> int:
 
 def _pack(lines: Sequence[str]) -> bytes:
     """Lines joined by newlines; a batch where a line holds a newline itself (a string field
-    may) is stored as a JSON array instead, which no line protocol starts like."""
+    may), or whose first line starts like a JSON array, is stored as a JSON array instead."""
     text = "\n".join(lines)
-    if text.count("\n") != len(lines) - 1:
+    if text.count("\n") != len(lines) - 1 or text.startswith("["):
         text = json.dumps(list(lines))
     return zlib.compress(text.encode("utf-8", "surrogatepass"), 1)
 

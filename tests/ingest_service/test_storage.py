@@ -76,3 +76,12 @@ def test_the_dead_letter_store_takes_any_text_and_bytes(tmp_path: Path, topic: s
     stored = store.entries()[-1].letter
     assert stored.payload == payload
     assert stored.topic == topic.encode("utf-8", "backslashreplace").decode()
+
+
+def test_lines_that_start_like_json_come_back_as_they_were(tmp_path: Path) -> None:
+    # Found by the property above: a first line "[..." was read back as a JSON array.
+    spool = Spool(open_database(tmp_path / "w.sqlite"), max_bytes=10_000)
+    lines = ["[\x9b\x83)ª/w\x0f?", "[\x9b\x83)ª/w\x0f?"]
+    spool.append("db", lines)
+    entry = spool.oldest()
+    assert entry is not None and entry.lines == lines
