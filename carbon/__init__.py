@@ -34,7 +34,7 @@ from carbon.document.province import (
 )
 from carbon.document.span import Span, is_span, parse_span
 from carbon.engine import Engine
-from carbon.influx_io import lifecycles
+from carbon.influx_io import counter_events, lifecycles
 from carbon.ledger import Ledger, LedgerStore, MemoryStore, SQLiteStore, StoredRecord, Verification
 from carbon.lifecycle import LifeEvent
 from carbon.periods import Granularity, Period, parse_period
@@ -70,6 +70,7 @@ __all__ = [
     "StoredRecord",
     "Verification",
     "bucket_increases",
+    "counter_events",
     "counts_in_totals",
     "interval_deltas",
     "is_span",

@@ -24,6 +24,7 @@ over the same readings (from the first reading to the last).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,6 +33,7 @@ from itertools import groupby
 from carbon.activity import _edge_readings, register_limits
 from carbon.counters import (
     ZERO,
+    CounterEvent,
     Flag,
     IntervalResult,
     Limits,
@@ -62,15 +64,18 @@ class BucketIncrease:
 def window_increase(equipment: EquipmentType | None, metric: str,
                     readings: Sequence[Reading], bounds: tuple[int, int],
                     horizon_ms: int = DEFAULT_HORIZON_MS, max_gap_ms: int = 300_000,
-                    births: Sequence[LifeEvent] = ()) -> IntervalResult:
+                    births: Sequence[LifeEvent] = (),
+                    events: Sequence[CounterEvent] = ()) -> IntervalResult:
     """The register's increase over `bounds` = [start, end) as the engine computes it (see
     the module docstring). `readings` are those of the quarter-hours the window touches, with
     the last one before the first quarter and the first one after the last, within
     `horizon_ms` (the engine's read of those quarters); `births` bound rollovers as in
-    `register_increase`."""
+    `register_increase`; `events` are the register's declared events (resets, replacements,
+    rollovers, clock adjustments: `carbon.counter_events`) within the horizon of them."""
     ordered = _ordered(readings)
     limits = register_limits(equipment, metric, births)
-    return _join(bounds, list(_pieces(ordered, bounds, None, horizon_ms, max_gap_ms, limits)))
+    return _join(bounds, list(_pieces(ordered, _by_time(events), bounds, None, horizon_ms,
+                                      max_gap_ms, limits)))
 
 
 def bucket_increases(equipment: EquipmentType | None, metric: str,
@@ -78,9 +83,11 @@ def bucket_increases(equipment: EquipmentType | None, metric: str,
                      max_gap_ms: int = 300_000,
                      births: Sequence[LifeEvent] = (),
                      bounds: tuple[int, int] | None = None,
-                     horizon_ms: int = DEFAULT_HORIZON_MS) -> list[BucketIncrease]:
+                     horizon_ms: int = DEFAULT_HORIZON_MS,
+                     events: Sequence[CounterEvent] = ()) -> list[BucketIncrease]:
     """The increase per `every_ms` bucket (aligned on the epoch, as InfluxQL's
-    `GROUP BY time()`), in time order; `births` bound rollovers as in `register_increase`.
+    `GROUP BY time()`), in time order; `births` bound rollovers as in `register_increase`,
+    declared `events` are honoured as in `window_increase`.
 
     With `bounds`, the part of the window's figure (`window_increase`, same arguments) in each
     bucket, for every bucket that a step of the register reaches or that logs an event; the
@@ -91,10 +98,11 @@ def bucket_increases(equipment: EquipmentType | None, metric: str,
     ordered = _ordered(readings)
     limits = register_limits(equipment, metric, births)
     if bounds is not None:
-        return _apportioned(ordered, bounds, every_ms, horizon_ms, max_gap_ms, limits)
+        return _apportioned(ordered, _by_time(events), bounds, every_ms, horizon_ms,
+                            max_gap_ms, limits)
     amounts = {_bucket(r.ts, every_ms): ZERO for r in ordered}
     flags: dict[int, set[Flag]] = {start: set() for start in amounts}
-    for seg in segments(ordered, (), max_gap_ms, limits):
+    for seg in segments(ordered, events, max_gap_ms, limits):
         start = _bucket(seg.end, every_ms)
         amounts[start] += seg.amount if seg.known else ZERO
         flags[start].update(_flags(seg))
@@ -102,10 +110,11 @@ def bucket_increases(equipment: EquipmentType | None, metric: str,
             for start in sorted(amounts)]
 
 
-def _apportioned(ordered: Sequence[Reading], bounds: tuple[int, int], every_ms: int,
-                 horizon_ms: int, max_gap_ms: int, limits: Limits) -> list[BucketIncrease]:
+def _apportioned(ordered: Sequence[Reading], events: Sequence[CounterEvent],
+                 bounds: tuple[int, int], every_ms: int, horizon_ms: int, max_gap_ms: int,
+                 limits: Limits) -> list[BucketIncrease]:
     found = []
-    pieces = _pieces(ordered, bounds, every_ms, horizon_ms, max_gap_ms, limits)
+    pieces = _pieces(ordered, events, bounds, every_ms, horizon_ms, max_gap_ms, limits)
     for start, parts in groupby(pieces, key=lambda piece: _bucket(piece.start, every_ms)):
         within = list(parts)
         joined = _join((within[0].start, within[-1].end), within)
@@ -114,20 +123,25 @@ def _apportioned(ordered: Sequence[Reading], bounds: tuple[int, int], every_ms: 
     return found
 
 
-def _pieces(ordered: Sequence[Reading], bounds: tuple[int, int], every_ms: int | None,
-            horizon_ms: int, max_gap_ms: int, limits: Limits) -> Iterator[IntervalResult]:
+def _pieces(ordered: Sequence[Reading], events: Sequence[CounterEvent],
+            bounds: tuple[int, int], every_ms: int | None, horizon_ms: int, max_gap_ms: int,
+            limits: Limits) -> Iterator[IntervalResult]:
     """The window cut at quarter-hours (and at buckets' bounds): each piece apportioned from
-    the segments of the engine's readings for its quarter. Consecutive quarters with no
-    reading of their own share their edge readings: their segments are computed once."""
+    the segments of the engine's readings and events for its quarter (`slice_inputs`).
+    Consecutive quarters with the same readings and events (none of their own) share their
+    segments: they are computed once."""
     start, end = bounds
-    key: tuple[int, int] | None = None
+    key: tuple[object, ...] | None = None
     segs: list[Segment] = []
     quarter = start - start % QUARTER_MS
     while quarter < end:
         around = _edge_readings(ordered, quarter, quarter + QUARTER_MS, horizon_ms)
-        found = (around[0].ts, around[-1].ts) if around else None
+        first = bisect_left(events, quarter - horizon_ms, key=_event_time)
+        stop = bisect_left(events, quarter + QUARTER_MS + horizon_ms, lo=first,
+                           key=_event_time)
+        found = (around[0].ts, around[-1].ts, first, stop) if around else None
         if found != key or not segs:
-            key, segs = found, segments(around, (), max_gap_ms, limits)
+            key, segs = found, segments(around, events[first:stop], max_gap_ms, limits)
         lo, hi = max(quarter, start), min(quarter + QUARTER_MS, end)
         while lo < hi:
             cut = min(hi, _bucket(lo, every_ms) + every_ms) if every_ms else hi
@@ -156,6 +170,14 @@ def _merged(spans: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
         else:
             merged.append((lo, hi))
     return tuple(merged)
+
+
+def _by_time(events: Sequence[CounterEvent]) -> list[CounterEvent]:
+    return sorted(events, key=_event_time)
+
+
+def _event_time(event: CounterEvent) -> int:
+    return event.ts
 
 
 def _ordered(readings: Sequence[Reading]) -> list[Reading]:

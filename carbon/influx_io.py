@@ -143,9 +143,7 @@ def _assemble(site: str, start: int, end: int, series: Iterable[Series],
     declared = _counter_events(events)
     registers = tuple(
         Register(d, m, roles[d.type][m], tuple(v for _, v in sorted(r.items())),
-                 tuple(sorted((*declared.get((d.line, d.device, m), ()),
-                               *declared.get((d.line, d.device, _ALL), ())),
-                              key=lambda e: e.ts)))
+                 _of_register(declared, d.line, d.device, m))
         for (d, m), r in sorted(readings.items()) if m in roles[d.type])
     gauges = {d: tuple(v for _, v in sorted(r.items()))
               for (d, m), r in sorted(readings.items()) if m in power}
@@ -188,6 +186,20 @@ def _device(tags: Mapping[str, str]) -> Device | None:
         return Device(tags["line"], tags["device"], EquipmentType(tags["device_type"]))
     except (KeyError, ValueError):
         return None  # a device of unknown type has no roles to count
+
+
+def counter_events(series: Iterable[Series], line: str, device: str,
+                   metric: str) -> tuple[CounterEvent, ...]:
+    """One register's declared events in `device_event` rows (grouped by line and device),
+    as the engine's reader assembles them: the metric's own and the device's clock
+    adjustments, in time order. Pure: the gateway reads them with it."""
+    return _of_register(_counter_events(series), line, device, metric)
+
+
+def _of_register(declared: Mapping[tuple[str, str, str], Sequence[CounterEvent]], line: str,
+                 device: str, metric: str) -> tuple[CounterEvent, ...]:
+    return tuple(sorted((*declared.get((line, device, metric), ()),
+                         *declared.get((line, device, _ALL), ())), key=lambda e: e.ts))
 
 
 def _counter_events(series: Iterable[Series]) -> dict[tuple[str, str, str],

@@ -19,13 +19,14 @@ from carbon import (
     LifeEvent,
     Reading,
     bucket_increases,
+    counter_events,
     counts_in_totals,
     lifecycles,
     window_increase,
 )
 from contract import CATALOGUE, CUSTOM_PREFIX, EquipmentType, MetricKind
 from contract.codec import CUSTOM_NAME
-from contract.points import LIFECYCLE, TELEMETRY
+from contract.points import DEVICE_EVENT, LIFECYCLE, TELEMETRY
 from gateway.core.errors import Invalid
 
 COUNTER_METRICS = frozenset(
@@ -204,6 +205,27 @@ def device_births(series: list[Series], window: Window,
     return found
 
 
+def events_query(scope: Scope, window: Window, max_events: int) -> Query:
+    """The counter events each device declared in the window (`device_event`: resets,
+    meter replacements, rollovers, clock adjustments), at most `max_events` + 1 per device
+    (so that `check_events` can tell when there are more)."""
+    conditions, params = _conditions(scope, window)
+    return Query(f'SELECT * FROM "{DEVICE_EVENT}" WHERE {" AND ".join(conditions)} '
+                 f'AND time >= $start AND time < $end GROUP BY "line", "device" '
+                 f"LIMIT {int(max_events) + 1}", params)
+
+
+def check_events(series: list[Series], max_events: int) -> list[Series]:
+    """`events_query`'s rows; Invalid when a device declared more than `max_events` events
+    there (its query stopped there: later ones would be missing)."""
+    for each in series:
+        if len(each.values) > max_events:
+            raise Invalid(f"device {each.tags.get('line', '')}/{each.tags.get('device', '')} "
+                          f"declared more than {max_events} counter events around this "
+                          "window; choose a shorter window or a narrower scope")
+    return series
+
+
 @dataclass(frozen=True, slots=True)
 class Increase:
     device: str
@@ -248,22 +270,25 @@ class BucketSeries:
 
 
 def counter_increases(series: list[Series], metric: str, window: Window,
-                      rules: CounterRules = CounterRules(),
-                      births: Births | None = None) -> list[Increase]:
+                      rules: CounterRules = CounterRules(), births: Births | None = None,
+                      events: Sequence[Series] = ()) -> list[Increase]:
     """Each device's counter increase over the window as the energy-carbon engine computes
     it (`carbon.window_increase`): its counter rules (a drop is a rollover only when
     physically possible, within the catalogue's and the device's `births`' declared maximum
     rate; a reading error adds nothing; a new meter's start reading is never consumption),
     quarter-hour by quarter-hour from the readings that bridge each quarter's edges, a step
-    across the window's bounds counted in proportion to its time inside. Uncovered time is
-    not substituted: `coverage` says how much there is. Devices whose readings reach no
-    part of the window are left out."""
+    across the window's bounds counted in proportion to its time inside; the counter
+    `events` the device declared (`events_query`'s rows) honoured as the engine honours
+    them. Uncovered time is not substituted: `coverage` says how much there is. Devices
+    whose readings reach no part of the window are left out."""
     bounds = _bounds(window)
     found = []
     for register in registers(series):
         result = window_increase(register.equipment, metric, register.readings, bounds,
                                  rules.horizon_ms, rules.max_gap_ms,
-                                 register.births(births or {}))
+                                 register.births(births or {}),
+                                 counter_events(events, register.line, register.device,
+                                                metric))
         if result.uncovered_ms == bounds[1] - bounds[0] and not result.events:
             continue
         found.append(Increase(register.device, float(result.amount),
@@ -273,9 +298,9 @@ def counter_increases(series: list[Series], metric: str, window: Window,
 
 
 def counter_buckets(series: list[Series], metric: str, window: Window, every: Interval,
-                    rules: CounterRules = CounterRules(),
-                    births: Births | None = None) -> list[BucketSeries]:
-    """Each device's counter increase per `every` bucket by the same rules and births
+                    rules: CounterRules = CounterRules(), births: Births | None = None,
+                    events: Sequence[Series] = ()) -> list[BucketSeries]:
+    """Each device's counter increase per `every` bucket by the same rules, births, events
     (`carbon.bucket_increases` over the window): a step that straddles buckets counts in
     each in proportion to its time there, so a device's buckets add up to its increase in
     `counter_increases`. Buckets no step reaches are left out (as InfluxQL's `fill(none)`)."""
@@ -285,7 +310,9 @@ def counter_buckets(series: list[Series], metric: str, window: Window, every: In
     for register in registers(series):
         buckets = bucket_increases(register.equipment, metric, register.readings, every_ms,
                                    rules.max_gap_ms, register.births(births or {}),
-                                   bounds=bounds, horizon_ms=rules.horizon_ms)
+                                   bounds=bounds, horizon_ms=rules.horizon_ms,
+                                   events=counter_events(events, register.line,
+                                                         register.device, metric))
         if buckets:
             found.append(BucketSeries(register.device, [(b.start, float(b.amount))
                                                         for b in buckets]))

@@ -92,6 +92,9 @@ class GatewaySettings(BaseSettings):
                             "a counter `spread` reads (its window's quarter-hours and the "
                             "engine's horizon either side; their declared maxima bound its "
                             "rollovers); more get a 422.")
+    max_events: int = Field(1_000, gt=0, description="Most counter events (resets, meter "
+                            "replacements, ...) one device may have declared inside what a "
+                            "counter `spread` reads; more get a 422.")
     carbon: CarbonReportSettings = Field(default_factory=CarbonReportSettings,
                                          description="Where the energy-carbon engine's ledger "
                                                      "and factors are; by default read from "

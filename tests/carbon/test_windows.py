@@ -2,7 +2,8 @@
 
 Two laws, over any readings (monotone consumption from anywhere on a 10^6 register, so it
 may roll over, sampled 5 s to 20 min apart, so with gaps, plus steps back, undeclared
-restarts, jumps and duplicates), read as the gateway reads them (the quarter-hours a window
+restarts, jumps and duplicates, and declared resets, replacements, rollovers and clock
+adjustments), read as the gateway reads them (the quarter-hours a window
 touches, and the last reading before and the first after them within the engine's horizon):
 
 - for one quarter-hour, `window_increase` is the engine's own figure for the register
@@ -21,7 +22,15 @@ from itertools import pairwise
 from hypothesis import given
 from hypothesis import strategies as st
 
-from carbon import Flag, Reading, bucket_increases, register_increase, window_increase
+from carbon import (
+    CounterEvent,
+    EventKind,
+    Flag,
+    Reading,
+    bucket_increases,
+    register_increase,
+    window_increase,
+)
 from carbon.activity import (
     Device,
     Params,
@@ -72,6 +81,34 @@ def registers(draw: st.DrawFn) -> list[Reading]:
     return readings
 
 
+@st.composite
+def declared(draw: st.DrawFn) -> tuple[list[Reading], tuple[CounterEvent, ...]]:
+    """`registers()`, and up to two events the device declared: a reset to zero or a meter
+    replacement between two readings (the register restarts low from there), or a clock
+    adjustment at a reading."""
+    readings = draw(registers())
+    events: list[CounterEvent] = []
+    for kind in draw(st.lists(st.sampled_from(list(EventKind)), max_size=2)):
+        at = draw(st.integers(1, len(readings) - 1)) if len(readings) > 1 else 0
+        if at == 0 or readings[at].ts <= readings[at - 1].ts + 1:
+            continue
+        ts = draw(st.integers(readings[at - 1].ts + 1, readings[at].ts))
+        if kind is EventKind.CLOCK_ADJUSTED:
+            events.append(CounterEvent(readings[at].ts, kind))
+            continue
+        final = readings[at - 1].value + Decimal(draw(st.integers(0, 5)))
+        restart = Decimal(draw(st.integers(0, 20)))
+        offset = readings[at].value - restart
+        readings[at:] = [Reading(r.ts, max(r.value - offset, Decimal(0))) for r in readings[at:]]
+        if kind is EventKind.ROLLOVER:
+            events.append(CounterEvent(ts, kind, Decimal(1_000_000)))
+        else:
+            known = draw(st.booleans())
+            events.append(CounterEvent(ts, kind, final if known else None,
+                                       restart if known else None))
+    return readings, tuple(events)
+
+
 def gateway_read(readings: list[Reading], bounds: tuple[int, int],
                  horizon_ms: int) -> tuple[Reading, ...]:
     """What the gateway reads for a window: its quarter-hours' readings and the two that
@@ -82,20 +119,21 @@ def gateway_read(readings: list[Reading], bounds: tuple[int, int],
     return _edge_readings(ordered, start, end, horizon_ms)
 
 
-def gateway(readings: list[Reading], bounds: tuple[int, int], horizon_ms: int
+def gateway(readings: list[Reading], bounds: tuple[int, int], horizon_ms: int,
+            events: tuple[CounterEvent, ...] = ()
             ) -> tuple[Decimal, int, tuple[tuple[int, int], ...], frozenset[Flag]]:
     result = window_increase(CRUSHER, "energy_kwh", gateway_read(readings, bounds, horizon_ms),
-                             bounds, horizon_ms, GAP_MS)
+                             bounds, horizon_ms, GAP_MS, events=events)
     return result.amount, result.covered_ms, result.uncovered, result.flags
 
 
-def engine(readings: list[Reading], bounds: tuple[int, int],
-           horizon_ms: int) -> tuple[Decimal, Decimal, int]:
+def engine(readings: list[Reading], bounds: tuple[int, int], horizon_ms: int,
+           events: tuple[CounterEvent, ...] = ()) -> tuple[Decimal, Decimal, int]:
     """The engine's figure for the register over a quarter (from a read of a wider window,
     as it closes a day), what it substituted for uncovered time, and its covered time."""
     ordered = tuple(sorted({r.ts: r for r in readings}.values(), key=lambda r: r.ts))
     wide = SiteInputs("s", ordered[0].ts, ordered[-1].ts + 1,
-                      (Register(DEVICE, "energy_kwh", "electricity_kwh", ordered),))
+                      (Register(DEVICE, "energy_kwh", "electricity_kwh", ordered, events),))
     sliced = slice_inputs(wide, *bounds, horizon_ms)
     measured = device_activities(sliced, bounds, Params()).get(DEVICE)
     if measured is None:
@@ -123,6 +161,22 @@ def test_a_quarter_is_the_engines_figure(readings: list[Reading], offset: int,
         assert filled == 0 and amount == expected
 
 
+@given(declared(), st.integers(-4, 16), HORIZONS)
+def test_a_quarter_with_declared_events_is_the_engines_figure(
+        case: tuple[list[Reading], tuple[CounterEvent, ...]], offset: int,
+        horizon_ms: int) -> None:
+    readings, events = case
+    first = min(r.ts for r in readings)
+    start = first - first % QUARTER + offset * QUARTER
+    bounds = (start, start + QUARTER)
+    amount, covered, uncovered, _ = gateway(readings, bounds, horizon_ms, events)
+    expected, filled, engine_covered = engine(readings, bounds, horizon_ms, events)
+    assert abs(amount - (expected - filled)) <= ROUNDING
+    assert covered == engine_covered
+    if not uncovered:
+        assert filled == 0 and amount == expected
+
+
 @given(registers(), st.integers(-2, 4), HORIZONS)
 def test_an_hour_is_the_sum_of_the_engines_quarters(readings: list[Reading], offset: int,
                                                     horizon_ms: int) -> None:
@@ -135,17 +189,19 @@ def test_an_hour_is_the_sum_of_the_engines_quarters(readings: list[Reading], off
     assert covered == sum(c for _, _, c in quarters)
 
 
-@given(registers(), st.lists(st.integers(-3_600, 4 * 3_600), min_size=3, max_size=6,
-                             unique=True), HORIZONS)
-def test_consecutive_windows_add_up_to_their_union(readings: list[Reading],
-                                                   cuts_s: list[int], horizon_ms: int) -> None:
-    """Windows cut anywhere (not on quarter-hours): the current first-reading rule broke
+@given(declared(), st.lists(st.integers(-3_600, 4 * 3_600), min_size=3, max_size=6,
+                            unique=True), HORIZONS)
+def test_consecutive_windows_add_up_to_their_union(
+        case: tuple[list[Reading], tuple[CounterEvent, ...]], cuts_s: list[int],
+        horizon_ms: int) -> None:
+    """Windows cut anywhere (not on quarter-hours): the earlier first-reading rule broke
     this, since the step from the last reading of one window to the first of the next
     belonged to neither."""
+    readings, events = case
     first = min(r.ts for r in readings)
     cuts = sorted(first + c * 1000 for c in cuts_s)
-    parts = [gateway(readings, (a, b), horizon_ms) for a, b in pairwise(cuts)]
-    whole = gateway(readings, (cuts[0], cuts[-1]), horizon_ms)
+    parts = [gateway(readings, (a, b), horizon_ms, events) for a, b in pairwise(cuts)]
+    whole = gateway(readings, (cuts[0], cuts[-1]), horizon_ms, events)
     assert abs(sum((p[0] for p in parts), Decimal(0)) - whole[0]) <= ROUNDING
     # A gap (readings further apart than the engine's max gap) counts as measured time
     # only in a window that holds both its readings: cut, its time is estimated on each side.
@@ -154,17 +210,18 @@ def test_consecutive_windows_add_up_to_their_union(readings: list[Reading],
     assert all(p[0] >= 0 for p in parts)
 
 
-@given(registers(), st.integers(-3_600, 3_600), st.integers(1, 4 * 3_600),
+@given(declared(), st.integers(-3_600, 3_600), st.integers(1, 4 * 3_600),
        st.sampled_from([MINUTE, 5 * MINUTE, QUARTER, HOUR, 6 * HOUR]), HORIZONS)
-def test_the_buckets_of_a_window_add_up_to_it(readings: list[Reading], start_s: int,
-                                              length_s: int, every: int,
-                                              horizon_ms: int) -> None:
+def test_the_buckets_of_a_window_add_up_to_it(
+        case: tuple[list[Reading], tuple[CounterEvent, ...]], start_s: int, length_s: int,
+        every: int, horizon_ms: int) -> None:
+    readings, events = case
     first = min(r.ts for r in readings)
     bounds = (first + start_s * 1000, first + (start_s + length_s) * 1000)
     read = gateway_read(readings, bounds, horizon_ms)
-    window = window_increase(CRUSHER, "energy_kwh", read, bounds, horizon_ms)
+    window = window_increase(CRUSHER, "energy_kwh", read, bounds, horizon_ms, events=events)
     buckets = bucket_increases(CRUSHER, "energy_kwh", read, every, bounds=bounds,
-                               horizon_ms=horizon_ms)
+                               horizon_ms=horizon_ms, events=events)
     assert abs(sum((b.amount for b in buckets), Decimal(0)) - window.amount) <= ROUNDING
     assert [b.start for b in buckets] == sorted({b.start for b in buckets})
     assert all(b.amount >= 0 and b.start % every == 0 for b in buckets)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.influx import Series
-from contract.points import LIFECYCLE
+from contract.points import DEVICE_EVENT, LIFECYCLE
 from gateway.core.errors import Unavailable
 
 
@@ -50,11 +50,13 @@ class FakePublisher:
 @dataclass
 class FakeReader:
     """Answers every query with `series` (a `count` query, as InfluxDB would, with the
-    number of values of each of them; one of `device_lifecycle` with `lifecycle`);
+    number of values of each of them; one of `device_lifecycle` with `lifecycle`, one of
+    `device_event` with `events`);
     remembers what it was asked."""
 
     series: list[Series] = field(default_factory=list)
     lifecycle: list[Series] = field(default_factory=list)
+    events: list[Series] = field(default_factory=list)
     queries: list[tuple[str, dict[str, Any] | None]] = field(default_factory=list)
     error: Exception | None = None
 
@@ -65,6 +67,8 @@ class FakeReader:
             raise self.error
         if f'FROM "{LIFECYCLE}"' in q:
             return self.lifecycle
+        if f'FROM "{DEVICE_EVENT}"' in q:
+            return self.events
         if q.startswith("SELECT count("):
             return [Series(s.name, {"device": s.tags.get("device", "")}, ["time", "count"],
                            [[0, len(s.values)]]) for s in self.series]

@@ -280,7 +280,8 @@ def test_a_quarters_counter_spread_is_what_the_engine_closes_for_it(
         tmp_path: Path) -> None:
     """Through real InfluxDB, the engine's close and the HTTP API: the synthetic plant's
     crusher reads its kWh register every 2 to 4 minutes, off the quarter-hours (so steps
-    straddle every bound), rolls it over at 10^5 at 03:25 and steps back once at 03:44.
+    straddle every bound), rolls it over at 10^5 at 03:25, steps back once at 03:44 and
+    declares a reset to zero at 03:52 (a `device_event`).
     For each quarter of that hour and for the hour, the gateway's spread of each production
     device is the electricity the engine closes for it (no substitution: every quarter is
     covered), to float rounding."""
@@ -293,6 +294,7 @@ def test_a_quarters_counter_spread_is_what_the_engine_closes_for_it(
     plant = Plant.day(unique_site)
     plant.readings[CRUSHER, "energy_kwh"] = [Reading(t, v.quantize(Decimal("0.001")))
                                              for t, v in sorted(values.items())]
+    plant.reset(CRUSHER, "energy_kwh", next(t for t in times if t >= DAY.start_ms + 232 * MIN))
     influx = InfluxSettings(url=services.influx_url, database=influx_db)
     with PointWriter(influx) as writer:
         points = plant.points()
@@ -324,8 +326,8 @@ def test_a_quarters_counter_spread_is_what_the_engine_closes_for_it(
             {device: float(Decimal(str(e["amount"]))) for device, e in energy.items()},
             rel=1e-12), period.label
         assert all(devices[device]["coverage"] == 1.0 for device in energy)
-    # The hour's: the engine and the gateway saw the rollover and the step back.
-    crusher = {"rollover_inferred", "counter_backwards"}
+    # The hour's: the engine and the gateway saw the rollover, the step back and the reset.
+    crusher = {"rollover_inferred", "counter_backwards", "reset"}
     assert crusher <= set(rows[CRUSHER.device]["flags"])
     assert crusher <= set(devices[CRUSHER.device]["flags"])
 

@@ -28,6 +28,7 @@ from gateway.metrics import (
     Window,
     aggregate_query,
     births_query,
+    check_events,
     check_metric,
     check_window,
     combine,
@@ -219,10 +220,44 @@ def test_counter_series_follows_the_engines_rules_per_bucket(gw: Harness) -> Non
             for s in body["series"]} == {
         "main-meter": [("1970-01-01T00:00:00Z", 11.0), ("1970-01-01T00:05:00Z", 11.0)],
         "crusher": [("1970-01-01T00:00:00Z", 27.0), ("1970-01-01T00:05:00Z", 3.0)]}
-    (counted, _), (births, _), (read, _) = gw.reader.queries
+    (counted, _), (births, _), (events, _), (read, _) = gw.reader.queries
     assert counted.startswith('SELECT count("energy_kwh") AS "value"')
     assert births.startswith('SELECT * FROM "device_lifecycle"')
+    assert events.startswith('SELECT * FROM "device_event"')
     assert read.startswith('SELECT last("energy_kwh") AS "value"')
+
+
+def test_declared_counter_events_are_honoured_as_the_engine_honours_them(gw: Harness) -> None:
+    # Both crushers' registers drop from 800 to 5 at minute 6. The crusher declared a reset
+    # at minute 5 (final 812, restarting at 0): 2 kWh more before it, 5 after. The mill
+    # declared nothing: an undeclared restart, the amount across it unknown.
+    readings = [(0, 790.0), (4, 810.0), (6, 5.0), (7, 9.0), (10, 20.0)]
+    gw.reader.series = [_counter("crusher", "crusher_station", readings),
+                        _counter("mill", "crusher_station", readings)]
+    gw.reader.events = [Series("device_event", {"line": "l1", "device": "crusher"},
+                               ["time", "event", "metric", "value_old_final",
+                                "value_new_initial"],
+                               [[5 * MIN, "counter_reset", "energy_kwh", 812.0, 0.0]])]
+    params = {"site": "zz", "metric": "energy_kwh", "aggregate": "spread",
+              "start": "1970-01-01T00:00:00Z", "end": "1970-01-01T00:10:00Z"}
+    body = gw.client.get("/v1/metrics/aggregate", headers=gw.auth(Role.OPERATOR),
+                         params=params).json()
+    values = {d["device"]: d["value"] for d in body["devices"]}
+    assert values == {"crusher": 20 + 2 + 5 + 4 + 11, "mill": 20 + 4 + 11}
+    flags = {d["device"]: d["flags"] for d in body["devices"]}
+    assert "reset" in flags["crusher"] and "reset_undeclared" in flags["mill"]
+    (_, _), (_, _), (text, bound), (_, _) = gw.reader.queries
+    assert text.endswith('GROUP BY "line", "device" LIMIT 1001')
+    assert bound == {"site": "zz", "start": "1970-01-01T00:00:00Z",
+                     "end": "1970-01-02T00:15:00Z"}
+
+
+def test_a_device_with_more_counter_events_than_the_bound_is_refused() -> None:
+    rows = [Series("device_event", {"line": "l1", "device": "crusher"}, ["time", "event"],
+                   [[k, "clock_adjusted"] for k in range(4)])]
+    assert check_events(rows, 4) == rows
+    with pytest.raises(Invalid, match="more than 3 counter events"):
+        check_events(rows, 3)
 
 
 def test_spread_of_a_gauge_stays_in_influxql(gw: Harness) -> None:

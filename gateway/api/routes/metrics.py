@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -35,6 +36,7 @@ from gateway.metrics import (
     aggregate_query,
     around,
     births_query,
+    check_events,
     check_rows,
     check_window,
     combine,
@@ -42,6 +44,7 @@ from gateway.metrics import (
     counter_increases,
     counter_total,
     device_births,
+    events_query,
     read_span,
     readings_query,
     series_query,
@@ -100,20 +103,32 @@ def _rules(gateway: Gateway) -> CounterRules:
     return CounterRules(carbon.horizon_s * 1000, carbon.max_gap_s * 1000)
 
 
-def _readings(gateway: Gateway, scope: Scope, metric: str,
-              window: Window) -> tuple[list[Series], Births]:
+@dataclass(frozen=True, slots=True)
+class CounterRead:
+    """What a counter `spread` reads: the readings, the births and the declared events."""
+
+    readings: list[Series]
+    births: Births
+    events: list[Series]
+
+
+def _readings(gateway: Gateway, scope: Scope, metric: str, window: Window) -> CounterRead:
     """Every raw reading of a counter in the scope and in the quarter-hours the window
     touches, with the readings that bridge their edges, counted first so that no request
-    reads more than `max_readings` of them; and the births that bound the devices'
-    rollovers there (the engine's limits: catalogue and birth declarations)."""
+    reads more than `max_readings` of them; the births that bound the devices' rollovers
+    there (the engine's limits: catalogue and birth declarations) and the counter events
+    they declared, as the engine's reader reads them."""
     span, rules = read_span(window), _rules(gateway)
     counted = aggregate_query(scope, metric, Aggregate.COUNT, span)
     check_rows(_read(gateway, counted.text, counted.params), gateway.settings.max_readings)
     limit, reach = gateway.settings.max_births, around(span, rules)
     births = births_query(scope, reach, limit)
     found = device_births(_read(gateway, births.text, births.params), reach, limit)
+    declared = events_query(scope, reach, gateway.settings.max_events)
+    events = check_events(_read(gateway, declared.text, declared.params),
+                          gateway.settings.max_events)
     query = readings_query(scope, metric, span, rules)
-    return _read(gateway, query.text, query.params), found
+    return CounterRead(_read(gateway, query.text, query.params), found, events)
 
 
 def _by_counter_rules(aggregate: Aggregate, metric: str) -> bool:
@@ -134,10 +149,11 @@ def metric_series(gateway: GatewayDep, principal: MetricsViewer, site: Site, met
     window = _window(gateway, start, end)
     check_window(window, every, gateway.settings.max_points)
     if _by_counter_rules(aggregate, metric):
-        readings, births = _readings(gateway, scope, metric, window)
+        read = _readings(gateway, scope, metric, window)
         series = [DeviceSeries(device=b.device, points=[
             SeriesPoint(time=at_ms(t), value=v) for t, v in b.points])
-            for b in counter_buckets(readings, metric, window, every, _rules(gateway), births)]
+            for b in counter_buckets(read.readings, metric, window, every, _rules(gateway),
+                                     read.births, read.events)]
     else:
         query = series_query(scope, metric, aggregate, window, every)
         series = [DeviceSeries(device=s.tags.get("device", ""), points=[
@@ -165,8 +181,9 @@ def metric_aggregate(gateway: GatewayDep, principal: MetricsViewer, site: Site,
     window = _window(gateway, start, end)
     check_window(window, None, gateway.settings.max_points)
     if _by_counter_rules(aggregate, metric):
-        readings, births = _readings(gateway, scope, metric, window)
-        increases = counter_increases(readings, metric, window, _rules(gateway), births)
+        read = _readings(gateway, scope, metric, window)
+        increases = counter_increases(read.readings, metric, window, _rules(gateway),
+                                      read.births, read.events)
         return AggregateResult(metric=metric, aggregate=aggregate, start=window.start,
                                end=window.end, total=counter_total(increases),
                                devices=[DeviceValue(device=i.device, value=i.value,
