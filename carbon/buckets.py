@@ -128,26 +128,55 @@ def _pieces(ordered: Sequence[Reading], events: Sequence[CounterEvent],
             limits: Limits) -> Iterator[IntervalResult]:
     """The window cut at quarter-hours (and at buckets' bounds): each piece apportioned from
     the segments of the engine's readings and events for its quarter (`slice_inputs`).
-    Consecutive quarters with the same readings and events (none of their own) share their
-    segments: they are computed once."""
+
+    A run of quarters that hold no reading and read the same edges and events is one piece
+    (cut at buckets' bounds only): their segments are the same, only a gap's or an unknown
+    step's can reach into them, and such a step lies inside none of them, so apportioning
+    the run at once is apportioning each (the work follows the readings, not the window's
+    length)."""
     start, end = bounds
-    key: tuple[object, ...] | None = None
-    segs: list[Segment] = []
     quarter = start - start % QUARTER_MS
     while quarter < end:
+        inside = bisect_left(ordered, quarter, key=_reading_time)
+        own = bisect_left(ordered, quarter + QUARTER_MS, lo=inside, key=_reading_time) > inside
         around = _edge_readings(ordered, quarter, quarter + QUARTER_MS, horizon_ms)
         first = bisect_left(events, quarter - horizon_ms, key=_event_time)
         stop = bisect_left(events, quarter + QUARTER_MS + horizon_ms, lo=first,
                            key=_event_time)
-        found = (around[0].ts, around[-1].ts, first, stop) if around else None
-        if found != key or not segs:
-            key, segs = found, segments(around, events[first:stop], max_gap_ms, limits)
-        lo, hi = max(quarter, start), min(quarter + QUARTER_MS, end)
+        segs = segments(around, events[first:stop], max_gap_ms, limits)
+        until = quarter + QUARTER_MS if own else _quiet_until(
+            ordered, inside, events, (first, stop), quarter, horizon_ms)
+        lo, hi = max(quarter, start), min(until, end)
         while lo < hi:
             cut = min(hi, _bucket(lo, every_ms) + every_ms) if every_ms else hi
             yield apportion(segs, (lo, cut))
             lo = cut
-        quarter += QUARTER_MS
+        quarter = until
+
+
+def _quiet_until(ordered: Sequence[Reading], after: int, events: Sequence[CounterEvent],
+                 read: tuple[int, int], quarter: int, horizon_ms: int) -> int:
+    """The end of the run of quarters from `quarter` (which holds no reading; `after` is the
+    index of the first reading after it) that read the same readings and events: until the
+    next reading's quarter, the last reading before falling out of the horizon, the next
+    reading or event coming into it, or the earliest event read leaving it."""
+    ends = []
+    if after < len(ordered):
+        ends.append(_bucket(ordered[after].ts, QUARTER_MS))
+        ends.append(_past(ordered[after].ts - QUARTER_MS - horizon_ms))
+    if after > 0:
+        ends.append(_past(ordered[after - 1].ts + horizon_ms))
+    first, stop = read
+    if stop < len(events):
+        ends.append(_past(events[stop].ts - QUARTER_MS - horizon_ms))
+    if first < stop:
+        ends.append(_past(events[first].ts + horizon_ms))
+    return min([e for e in ends if e > quarter], default=quarter + QUARTER_MS * 10**9)
+
+
+def _past(ts: int) -> int:
+    """The first quarter-hour that starts after `ts`."""
+    return _bucket(ts, QUARTER_MS) + QUARTER_MS
 
 
 def _join(bounds: tuple[int, int], parts: Sequence[IntervalResult]) -> IntervalResult:
@@ -178,6 +207,10 @@ def _by_time(events: Sequence[CounterEvent]) -> list[CounterEvent]:
 
 def _event_time(event: CounterEvent) -> int:
     return event.ts
+
+
+def _reading_time(reading: Reading) -> int:
+    return reading.ts
 
 
 def _ordered(readings: Sequence[Reading]) -> list[Reading]:

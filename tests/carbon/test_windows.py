@@ -241,3 +241,17 @@ def test_a_step_across_a_bound_counts_in_proportion_to_its_time_on_each_side() -
     assert register_increase(CRUSHER, "energy_kwh", readings, bounds=(0, QUARTER)).amount == 15
     # Without bounds, from the first reading to the last.
     assert register_increase(CRUSHER, "energy_kwh", readings).amount == 30
+
+
+def test_a_long_window_costs_its_readings_not_its_quarters() -> None:
+    # An hour of readings in a window of 50 years (1.75 million quarter-hours): the quiet
+    # quarters before and after are apportioned in runs, and the figure is the hour's.
+    start = 20 * 365 * 86_400_000
+    readings = [Reading(start + m * MINUTE, Decimal(5 * m)) for m in range(61)]
+    whole = window_increase(CRUSHER, "energy_kwh", readings, (0, 50 * 365 * 86_400_000))
+    hour = window_increase(CRUSHER, "energy_kwh", readings, (start, start + HOUR))
+    assert whole.amount == hour.amount == 300
+    assert whole.covered_ms == hour.covered_ms == HOUR
+    buckets = bucket_increases(CRUSHER, "energy_kwh", readings, 86_400_000,
+                               bounds=(0, 50 * 365 * 86_400_000))
+    assert [(b.start, b.amount) for b in buckets] == [(start - start % 86_400_000, 300)]
