@@ -124,7 +124,7 @@ def register_increase(equipment: EquipmentType | None, metric: str,
 
     Without `bounds`, from its first to its last reading. With `bounds` = [start, end), as
     the engine computes a register over a period (`apportion`): `readings` may include the
-    last reading before `start` and the first after `end` (the engine's `_edge_readings`),
+    last reading before `start` and the first after `end` (the engine's `edge_readings`),
     and a step that straddles a bound counts in proportion to its time inside. Uncovered
     time is not substituted (no redundant meter, no edge estimate): the result's coverage
     and flags say what is missing.
@@ -371,7 +371,7 @@ def slice_inputs(inputs: SiteInputs, start: int, end: int, horizon_ms: int) -> S
     Exact when [start, end) lies inside `inputs`' window and both use the same horizon.
     """
     registers = tuple(
-        Register(r.device, r.metric, r.quantity, _edge_readings(r.readings, start, end,
+        Register(r.device, r.metric, r.quantity, edge_readings(r.readings, start, end,
                                                                 horizon_ms),
                  tuple(e for e in r.events if start - horizon_ms <= e.ts < end + horizon_ms))
         for r in inputs.registers)
@@ -379,7 +379,7 @@ def slice_inputs(inputs: SiteInputs, start: int, end: int, horizon_ms: int) -> S
     power = {d: _inside(readings, start, end) for d, readings in inputs.power.items()}
     devices = {key: DeviceState(lifecycle_window(state.lifecycle, start - horizon_ms,
                                                  end + horizon_ms),
-                                _edge_readings(state.states, start, end, horizon_ms))
+                                edge_readings(state.states, start, end, horizon_ms))
                for key, state in inputs.devices.items()}
     return SiteInputs(inputs.site, start, end, kept, {d: p for d, p in power.items() if p},
                       {k: d for k, d in devices.items() if d.lifecycle or d.states})
@@ -388,7 +388,7 @@ def slice_inputs(inputs: SiteInputs, start: int, end: int, horizon_ms: int) -> S
 _Timed = TypeVar("_Timed", bound=Reading | StateReading)
 
 
-def _edge_readings(readings: Sequence[_Timed], start: int, end: int,
+def edge_readings(readings: Sequence[_Timed], start: int, end: int,
                    horizon_ms: int) -> tuple[_Timed, ...]:
     """Those in [start, end), with the last one before and the first one after within the
     horizon. Readings are in time order: a day's quarters are cut by bisection, not scans."""

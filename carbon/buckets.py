@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from itertools import groupby
 
-from carbon.activity import _edge_readings, register_limits
+from carbon.activity import edge_readings, register_limits
 from carbon.counters import (
     ZERO,
     CounterEvent,
@@ -139,7 +139,7 @@ def _pieces(ordered: Sequence[Reading], events: Sequence[CounterEvent],
     while quarter < end:
         inside = bisect_left(ordered, quarter, key=_reading_time)
         own = bisect_left(ordered, quarter + QUARTER_MS, lo=inside, key=_reading_time) > inside
-        around = _edge_readings(ordered, quarter, quarter + QUARTER_MS, horizon_ms)
+        around = edge_readings(ordered, quarter, quarter + QUARTER_MS, horizon_ms)
         first = bisect_left(events, quarter - horizon_ms, key=_event_time)
         stop = bisect_left(events, quarter + QUARTER_MS + horizon_ms, lo=first,
                            key=_event_time)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from carbon.activity import Reading, _edge_readings
+from carbon.activity import Reading, edge_readings
 
 
 def _by_definition(readings: tuple[Reading, ...], start: int, end: int,
@@ -23,5 +23,5 @@ def _by_definition(readings: tuple[Reading, ...], start: int, end: int,
 def test_edge_readings_are_those_inside_and_the_nearest_within_the_horizon(
         times: list[int], start: int, length: int, horizon_ms: int) -> None:
     readings = tuple(Reading(ts, Decimal(i)) for i, ts in enumerate(sorted(times)))
-    assert _edge_readings(readings, start, start + length, horizon_ms) == _by_definition(
+    assert edge_readings(readings, start, start + length, horizon_ms) == _by_definition(
         readings, start, start + length, horizon_ms)

@@ -36,8 +36,8 @@ from carbon.activity import (
     Params,
     Register,
     SiteInputs,
-    _edge_readings,
     device_activities,
+    edge_readings,
     slice_inputs,
 )
 from carbon.buckets import QUARTER_MS
@@ -116,7 +116,7 @@ def gateway_read(readings: list[Reading], bounds: tuple[int, int],
     ordered = sorted({r.ts: r for r in readings}.values(), key=lambda r: r.ts)
     start = bounds[0] - bounds[0] % QUARTER_MS
     end = -(-bounds[1] // QUARTER_MS) * QUARTER_MS
-    return _edge_readings(ordered, start, end, horizon_ms)
+    return edge_readings(ordered, start, end, horizon_ms)
 
 
 def gateway(readings: list[Reading], bounds: tuple[int, int], horizon_ms: int,
