@@ -91,16 +91,24 @@ def test_a_broken_publish_is_a_protocol_error(raw: bytes, problem: str) -> None:
         wire.parse_publish(packet)
 
 
-@given(st.lists(st.tuples(st.text(min_size=1, max_size=20), st.binary(max_size=300),
-                          st.integers(0, 1)), min_size=1, max_size=8), st.data())
-def test_packets_come_out_whole_however_the_stream_is_cut(messages, data) -> None:
+Message = tuple[str, bytes, int]
+MESSAGES = st.lists(st.tuples(st.text(min_size=1, max_size=20), st.binary(max_size=300),
+                              st.integers(0, 1)), min_size=1, max_size=8)
+
+
+def _chunks(messages: list[Message], data: st.DataObject) -> list[bytes]:
+    """The PUBLISH packets of `messages` as one stream, cut at places hypothesis draws."""
     stream = b"".join(_publish(topic, payload, qos=qos, packet_id=i + 1)
                       for i, (topic, payload, qos) in enumerate(messages))
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
+    return [stream[start:end] for start, end in zip([0, *cuts], [*cuts, len(stream)],
+                                                    strict=True)]
+
+
+@given(MESSAGES, st.data())
+def test_packets_come_out_whole_however_the_stream_is_cut(messages, data) -> None:
     reader = wire.PacketReader()
-    packets = []
-    for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
-        packets += reader.feed(stream[start:end])
+    packets = [packet for chunk in _chunks(messages, data) for packet in reader.feed(chunk)]
     assert reader.buffered == 0
     assert [(p.topic, p.payload, p.qos, p.packet_id) for p in map(wire.parse_publish, packets)] \
         == [(t, b, q, i + 1 if q else 0) for i, (t, b, q) in enumerate(messages)]
@@ -232,18 +240,14 @@ def test_mqtt5_reads_every_inbound_packet_as_the_hand_written_codec(raw: bytes, 
     assert parse(decoded) == parse(by_hand)
 
 
-@given(st.lists(st.tuples(st.text(min_size=1, max_size=20), st.binary(max_size=300),
-                          st.integers(0, 1)), min_size=1, max_size=8), st.data())
+@given(MESSAGES, st.data())
 def test_both_codecs_read_a_stream_cut_anywhere_alike(messages, data) -> None:
-    stream = b"".join(_publish(topic, payload, qos=qos, packet_id=i + 1)
-                      for i, (topic, payload, qos) in enumerate(messages))
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
+    chunks = _chunks(messages, data)
     read: dict[wire.Codec, list[wire.Publish]] = {}
     for codec in wire.CODECS:
         reader = wire.PacketReader(codec=codec)
-        read[codec] = [wire.parse_publish(packet)
-                       for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True)
-                       for packet in reader.feed(stream[start:end])]
+        read[codec] = [wire.parse_publish(packet) for chunk in chunks
+                       for packet in reader.feed(chunk)]
         assert reader.buffered == 0
     assert read["mqtt5"] == read["hand-written"] and len(read["mqtt5"]) == len(messages)
 
